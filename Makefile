@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is
+# installed here on first use (a venv in .venv, the Kafka jars in ~/.cache).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test unit integration lint bench kafka-jars clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+kafka-jars:
+	bash deploy/kafka/kafka.sh fetch
+
+run: $(STAMP) kafka-jars
+	$(VENV)/bin/smtp-auth run
+
+test: $(STAMP) kafka-jars
+	$(PY) -m pytest tests
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP) kafka-jars
+	$(PY) -m pytest tests/integration
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pipeline schemas tests
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

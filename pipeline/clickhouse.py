@@ -1,0 +1,117 @@
+"""The one ClickHouse client (clickhouse-connect), embedded chDB or a server, and migrations.
+
+chDB is in-process and blocking, and neither client is meant for concurrent use, so every call
+goes through one worker thread: the asyncio loop never blocks and calls never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import clickhouse_connect
+
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+DEFAULT_DATABASE = "smtp_auth"
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+class ClickHouse:
+    def __init__(self, client: Any, database: str) -> None:
+        if not _IDENT.fullmatch(database):
+            raise ValueError(f"invalid database name {database!r}")
+        self.client = client
+        self.database = database
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking client call on the ClickHouse thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Sequence[Any]:
+        return self.client.query(sql, parameters=parameters or {}).result_rows  # type: ignore[no-any-return]
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+               token: str | None = None) -> None:
+        settings = {"insert_deduplication_token": token} if token else None
+        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns),
+                           settings=settings)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        self.client.close()
+
+
+def connect(settings: Settings) -> ClickHouse:
+    dsn = settings.clickhouse_dsn
+    parsed = urlparse(dsn)
+    if parsed.scheme == "chdb":
+        path = Path(parsed.path)
+        path.mkdir(parents=True, exist_ok=True)
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+        database = DEFAULT_DATABASE
+    else:
+        database = parsed.path.strip("/") or DEFAULT_DATABASE
+        password = settings.clickhouse_password.get_secret_value() if (
+            settings.clickhouse_password) else (parsed.password or "")
+        client = clickhouse_connect.get_client(
+            host=parsed.hostname or "localhost",
+            port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
+            username=parsed.username or "default",
+            password=password,
+            secure=parsed.scheme == "https",
+        )
+    ch = ClickHouse(client, database)
+    log.info("ClickHouse: %s database %s", "embedded chDB" if parsed.scheme == "chdb"
+             else f"{parsed.scheme}://{parsed.hostname}:{parsed.port}", database)
+    return ch
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every numbered migration, in order."""
+    found = []
+    for entry in resources.files("schemas").joinpath("migrations").iterdir():
+        match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(ch: ClickHouse, ttl_days: int) -> list[int]:
+    """Apply the migrations not yet applied; return their versions. Idempotent."""
+    db = ch.database
+    client = ch.client
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String,"
+        " applied_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree ORDER BY version")
+    done = {row[0] for row in client.query(
+        f"SELECT version FROM {db}.schema_migrations").result_rows}
+    applied = []
+    for version, name, sql in migrations():
+        if version in done:
+            continue
+        # Only validated identifiers and integers are substituted: DDL takes no bind params.
+        text = sql.replace("{db}", db).replace("{ttl_days}", str(int(ttl_days)))
+        for statement in _statements(text):
+            client.command(statement)
+        client.insert(f"{db}.schema_migrations", [[version, name]],
+                      column_names=["version", "name"])
+        applied.append(version)
+        log.info("applied migration %03d_%s", version, name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,65 @@
+"""What a dialect is: a name, a cheap test on the syslog program tag, and per-server session
+state that turns lines into canonical events. Implementations live one per module."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Protocol
+
+from pipeline.syslog import SyslogLine
+from schemas.event import AuthEvent
+
+Token = Hashable  # identifies one input (e.g. a Kafka message); released once fully handled
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizeConfig:
+    default_domain: str | None = None
+    zone: tzinfo | None = None
+    session_timeout_seconds: float = 300.0
+    max_pending_sessions: int = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A line that is about SMTP submission but cannot be understood."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class Step:
+    """What feeding one line (or expiring state) produced."""
+
+    events: list[AuthEvent] = field(default_factory=list)
+    invalid: list[Invalid] = field(default_factory=list)
+    released: list[Token] = field(default_factory=list)
+    skipped: bool = False  # the line was not about submission
+
+    def extend(self, other: Step) -> None:
+        self.events.extend(other.events)
+        self.invalid.extend(other.invalid)
+        self.released.extend(other.released)
+
+
+class Sessions(Protocol):
+    """Correlation state of one dialect on one server."""
+
+    def feed(self, line: SyslogLine, token: Token) -> Step: ...
+
+    def expire(self, now: datetime) -> Step:
+        """Emit or drop what is older than the timeout at event time `now`."""
+        ...
+
+    def pending(self) -> int: ...
+
+
+class Dialect(Protocol):
+    name: str
+
+    def claims(self, program: str) -> bool: ...
+
+    def sessions(self, server: str, config: NormalizeConfig) -> Sessions: ...

@@ -1,0 +1,84 @@
+"""Kafka connection settings for faust and aiokafka, and topic creation."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.kafka_security_protocol.endswith("SSL"):
+        return None
+    context = ssl.create_default_context(
+        cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    if settings.kafka_ssl_certfile:
+        context.load_cert_chain(str(settings.kafka_ssl_certfile),
+                                str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile
+                                else None)
+    return context
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for any aiokafka client (consumer, producer, admin)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    context = ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if settings.kafka_security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+def faust_credentials(settings: Settings) -> Any:
+    import faust
+
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl_context(settings)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    password = settings.kafka_sasl_password.get_secret_value() if (
+        settings.kafka_sasl_password) else None
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username, password=password,
+        mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=context)
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [settings.topic_raw, settings.topic_events, settings.topic_dlq, settings.topic_alerts]
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the pipeline's topics that do not exist yet; return those created."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in topic_names(settings) if name not in existing]
+        if not missing:
+            return []
+        try:
+            await admin.create_topics([
+                NewTopic(name, settings.topic_partitions, settings.topic_replication)
+                for name in missing])
+        except TopicAlreadyExistsError:  # another worker won the race
+            pass
+        log.info("created topics %s", ", ".join(missing))
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,25 @@
+"""Named counters for Prometheus, each with fixed labels. One instance per process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.lines = Counter("smtp_auth_lines", "Raw lines by dialect and outcome",
+                             ["dialect", "outcome"], registry=r)
+        self.events = Counter("smtp_auth_events", "Canonical events emitted",
+                              ["source", "kind"], registry=r)
+        self.rejections = Counter("smtp_auth_rejections", "Inputs sent to the dead-letter topic",
+                                  ["stage", "reason"], registry=r)
+        self.pending = Gauge("smtp_auth_pending_sessions", "Multi-line sessions held open",
+                             registry=r)
+        self.sink_rows = Counter("smtp_auth_sink_rows", "Rows inserted into ClickHouse",
+                                 ["table"], registry=r)
+        self.sink_failures = Counter("smtp_auth_sink_failures", "Failed ClickHouse inserts",
+                                     ["table"], registry=r)
+        self.sink_batch = Histogram("smtp_auth_sink_batch_rows", "Rows per insert",
+                                    buckets=(1, 10, 100, 1000, 5000, 20000), registry=r)

@@ -1,0 +1,135 @@
+"""normalize: raw messages → canonical events, dead letters, and the inputs safe to commit.
+
+Pure and synchronous: the faust agent and the `smtp-auth normalize` command both drive it.
+State is per server and dialect, bounded by the session timeout and the pending limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from pipeline.dialects import BY_NAME, detect
+from pipeline.dialects.base import Dialect, NormalizeConfig, Sessions, Step, Token
+from pipeline.envelope import Undecodable, decode
+from pipeline.syslog import SyslogLine
+from schemas.event import AuthEvent
+from schemas.rejection import Rejection
+
+if TYPE_CHECKING:
+    from pipeline.metrics import Metrics
+
+RAW_EXCERPT = 4096
+
+
+@dataclass(slots=True)
+class Outcome:
+    events: list[AuthEvent] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    released: list[Token] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an input came from, for dead letters."""
+
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+class Normalizer:
+    def __init__(
+        self,
+        config: NormalizeConfig,
+        max_line_bytes: int = 16384,
+        forced: str | None = None,
+        year: int | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = config
+        self.zone = config.zone or UTC
+        self.max_line_bytes = max_line_bytes
+        self.forced: Dialect | None = BY_NAME[forced] if forced else None
+        self.year = year
+        self.metrics = metrics
+        self._sessions: dict[tuple[str, str], Sessions] = {}
+
+    def feed(self, raw: bytes, token: Token, received: datetime,
+             origin: Origin | None = None) -> Outcome:
+        decoded = decode(raw, received, self.zone, self.max_line_bytes, self.year)
+        out = Outcome()
+        if isinstance(decoded, Undecodable):
+            out.rejections.append(self._reject(raw, received, origin, "decode", None,
+                                               decoded.reason, decoded.detail))
+            out.released.append(token)
+            self._count("json" if raw[:1] == b"{" else "unknown", "rejected")
+        elif isinstance(decoded, AuthEvent):
+            out.events.append(decoded)
+            out.released.append(token)
+            self._count("json", "event")
+        else:
+            self._feed_line(decoded, raw, token, received, origin, out)
+        return out
+
+    def _feed_line(self, line: SyslogLine, raw: bytes, token: Token, received: datetime,
+                   origin: Origin | None, out: Outcome) -> None:
+        dialect = self.forced or detect(line.program)
+        if dialect is None:
+            out.released.append(token)
+            self._count("none", "skipped")
+            return
+        key = (line.host, dialect.name)
+        sessions = self._sessions.get(key)
+        if sessions is None:
+            sessions = self._sessions[key] = dialect.sessions(line.host, self.config)
+        step = sessions.feed(line, token)
+        self._merge(step, out)
+        for invalid in step.invalid:
+            out.rejections.append(self._reject(raw, received, origin, "parse", dialect.name,
+                                               invalid.reason, invalid.detail))
+        outcome = "rejected" if step.invalid else "skipped" if step.skipped else "parsed"
+        self._count(dialect.name, outcome)
+
+    def expire(self, now: datetime | None = None) -> Outcome:
+        """Emit what timed out; `now=None` flushes everything (end of input, shutdown)."""
+        out = Outcome()
+        for sessions in self._sessions.values():
+            self._merge(sessions.expire(now or datetime.max.replace(tzinfo=UTC)), out)
+        return out
+
+    def pending(self) -> int:
+        return sum(s.pending() for s in self._sessions.values())
+
+    def _merge(self, step: Step, out: Outcome) -> None:
+        out.events.extend(step.events)
+        out.released.extend(step.released)
+        if self.metrics is not None and step.events:
+            for event in step.events:
+                self.metrics.events.labels(event.source, event.kind).inc()
+
+    def _count(self, dialect: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.lines.labels(dialect, outcome).inc()
+
+    def _reject(self, raw: bytes, received: datetime, origin: Origin | None, stage: str,
+                dialect: str | None, reason: str, detail: str) -> Rejection:
+        if self.metrics is not None:
+            self.metrics.rejections.labels(stage, reason).inc()
+        origin = origin or Origin()
+        return Rejection(
+            reason=reason, detail=detail, stage=stage,  # type: ignore[arg-type]
+            dialect=dialect, raw=raw[:RAW_EXCERPT].decode("utf-8", errors="replace"),
+            topic=origin.topic, partition=origin.partition, offset=origin.offset,
+            received_at=received,
+        )
+
+
+def normalize_lines(lines: Iterator[bytes], normalizer: Normalizer,
+                    received: datetime) -> Iterator[Outcome]:
+    """Batch use (CLI, tests): feed every line, then flush what is still pending."""
+    for number, raw in enumerate(lines):
+        yield normalizer.feed(raw, number, received)
+    yield normalizer.expire(None)

@@ -1,0 +1,37 @@
+"""Report queries over ClickHouse: typed parameters in, typed rows out, parameterized SQL.
+The dashboard, the JSON API and the CLI all call these functions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from pipeline.clickhouse import ClickHouse
+
+WEEK = timedelta(days=7)
+
+
+class Widget(BaseModel):
+    """Distinct users/service accounts that used SMTP AUTH in the last 7 days."""
+
+    senders: int
+    previous_senders: int
+    change: float | None  # relative change against the 7 days before; None without a base
+    since: datetime
+    until: datetime
+
+
+def widget(ch: ClickHouse, now: datetime) -> Widget:
+    since, before = now - WEEK, now - 2 * WEEK
+    sql = (
+        f"SELECT uniqExactIf(sender, ts >= {{since:DateTime64(3)}}),"
+        f" uniqExactIf(sender, ts < {{since:DateTime64(3)}})"
+        f" FROM {ch.database}.events"
+        f" WHERE kind = 'submission' AND sender IS NOT NULL"
+        f" AND ts >= {{before:DateTime64(3)}} AND ts < {{now:DateTime64(3)}}"
+    )
+    current, previous = ch.query_rows(sql, {"since": since, "before": before, "now": now})[0]
+    change = (current - previous) / previous if previous else None
+    return Widget(senders=current, previous_senders=previous, change=change,
+                  since=since, until=now)

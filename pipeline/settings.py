@@ -1,0 +1,131 @@
+"""The one settings model. Read once at the entry point (`Settings.load`) and passed down.
+
+Every field can be set as an environment variable `SMTP_AUTH_<FIELD>` (upper case) or in an
+optional env file given to the CLI with `--config`. A few well-known names are accepted too
+(`KAFKA_BOOTSTRAP_SERVERS`, `CLICKHOUSE_URL`). Secrets are `SecretStr`, so they never show in
+reprs or logs; `*_file` variants read them from a file (Docker/Kubernetes secrets).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".run")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SMTP_AUTH_",
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    # --- Kafka -----------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="Comma-separated host:port list of the Kafka brokers.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_sasl_password_file: Path | None = Field(None, description="File holding the password.")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mTLS).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client key (mTLS).")
+
+    app_id: str = Field("smtp-auth-insights", description="Consumer group / faust app id.")
+    topic_raw: str = Field("smtp-auth.raw", description="Raw log lines, keyed by server.")
+    topic_events: str = Field("smtp-auth.events", description="Canonical events, keyed by sender.")
+    topic_dlq: str = Field("smtp-auth.dlq", description="Rejected input with a reason.")
+    topic_alerts: str = Field("smtp-auth.alerts", description="Alerts.")
+    topic_partitions: int = Field(4, ge=1, le=1024, description="Partitions of created topics.")
+    topic_replication: int = Field(1, ge=1, le=16, description="Replication of created topics.")
+
+    # --- ClickHouse ------------------------------------------------------------------------
+    clickhouse_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SMTP_AUTH_CLICKHOUSE_URL", "CLICKHOUSE_URL"),
+        description=(
+            "chdb:///path for the embedded engine (default: <data_dir>/clickhouse, database"
+            " smtp_auth), or http(s)://user@host:port/database for a server."
+        ),
+    )
+    clickhouse_password: SecretStr | None = Field(None, description="Server password.")
+    clickhouse_password_file: Path | None = Field(None, description="File holding it.")
+    events_ttl_days: int = Field(90, ge=1, le=3650, description="Days raw events are kept.")
+
+    # --- Worker ----------------------------------------------------------------------------
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: embedded engine, broker.")
+    web_host: str = Field("127.0.0.1", description="Dashboard/API bind address.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Dashboard/API port.")
+    sink_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Max events per insert.")
+    sink_batch_seconds: float = Field(1.0, gt=0, le=60, description="Max wait to fill a batch.")
+
+    # --- Normalizing -----------------------------------------------------------------------
+    default_domain: str | None = Field(None, description="Domain given to bare user names.")
+    log_timezone: str = Field("UTC", description="Zone of log stamps that carry none.")
+    max_line_bytes: int = Field(16384, ge=256, le=1_048_576, description="Longer input → DLQ.")
+    session_timeout_seconds: float = Field(
+        300.0, gt=0, description="A multi-line session is emitted with what is known after this."
+    )
+    max_pending_sessions: int = Field(
+        50_000, ge=10, description="Per partition; the oldest is emitted early beyond this."
+    )
+
+    @field_validator("log_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlparse(value).scheme not in ("chdb", "http", "https"):
+            raise ValueError("CLICKHOUSE_URL must start with chdb://, http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        # Frozen model: fill the secret from its file once, here, at load time.
+        for name in ("kafka_sasl_password", "clickhouse_password"):
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is not None and getattr(self, name) is None:
+                secret = SecretStr(path.read_text(encoding="utf-8").strip())
+                object.__setattr__(self, name, secret)
+        return self
+
+    @classmethod
+    def load(cls, env_file: Path | None = None, **overrides: object) -> Settings:
+        """Read the environment (and the optional env file) once."""
+        return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb:")
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.log_timezone)

@@ -1,0 +1,90 @@
+"""Syslog headers: RFC 3164 (`Nov 28 02:55:13 host prog[pid]: msg`, no year, local time) and
+RFC 3339 stamps (`2026-11-28T02:55:13.123+01:00 host prog[pid]: msg`), optional `<PRI>`.
+
+Pure functions; the reference time for year inference is passed in, never read from a clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+_PRI = r"(?:<\d{1,3}>(?:1 )?)?"
+_TAG = r"(?P<host>\S+) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)"
+_RFC3164 = re.compile(
+    _PRI + r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d)(?:\.\d+)? " + _TAG,
+    re.DOTALL,
+)
+_RFC3339 = re.compile(
+    _PRI + r"(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) " + _TAG,
+    re.DOTALL,
+)
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class SyslogLine:
+    ts: datetime  # aware, UTC
+    host: str
+    program: str
+    pid: int | None
+    message: str
+
+
+def infer_year(month: int, day: int, reference: datetime) -> int:
+    """The year of a year-less stamp read at `reference`: a December line read in January
+    belongs to the previous year; anything more than a day ahead is last year's."""
+    year = reference.year
+    try:
+        candidate = reference.replace(year=year, month=month, day=day)
+    except ValueError:  # 29 Feb in a non-leap reference year
+        return year - 1 if month == 2 and day == 29 else year
+    return year - 1 if candidate - reference > timedelta(days=1) else year
+
+
+def parse_rfc3339(stamp: str, zone: tzinfo) -> datetime:
+    """ISO-8601 with optional fraction and offset; a stamp without offset is in `zone`."""
+    # fromisoformat accepts at most 6 fraction digits; some shippers send 9.
+    stamp = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), stamp, count=1)
+    if stamp.endswith(("Z", "z")):
+        stamp = stamp[:-1] + "+00:00"
+    value = datetime.fromisoformat(stamp)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def parse_syslog(line: str, reference: datetime, zone: tzinfo, year: int | None = None) -> (
+    SyslogLine | None
+):
+    """Split a syslog line; None when it has no recognisable header."""
+    match = _RFC3339.match(line)
+    if match is not None:
+        try:
+            ts = parse_rfc3339(match["stamp"], zone)
+        except ValueError:
+            return None
+        return _line(match, ts)
+    match = _RFC3164.match(line)
+    if match is None:
+        return None
+    month, day = _MONTHS.get(match["mon"], 0), int(match["day"])
+    if not month:
+        return None
+    local_ref = reference.astimezone(zone)
+    the_year = year if year is not None else infer_year(month, day, local_ref)
+    hour, minute, second = (int(x) for x in match["time"].split(":"))
+    try:
+        local = datetime(the_year, month, day, hour, minute, second, tzinfo=zone)
+    except ValueError:
+        return None
+    return _line(match, local.astimezone(UTC))
+
+
+def _line(match: re.Match[str], ts: datetime) -> SyslogLine:
+    pid = match["pid"]
+    return SyslogLine(ts, match["host"], match["prog"], int(pid) if pid else None, match["msg"])

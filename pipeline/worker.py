@@ -1,0 +1,170 @@
+"""The faust worker: wiring only. Logic lives in normalize/, sink, reports.
+
+Agents and topics have stable names:
+  normalize   smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq
+  sink        smtp-auth.events → ClickHouse (see pipeline/sink.py for why it is not an agent)
+  web         /api/v1/widget, /metrics, /healthz on web_host:web_port (127.0.0.1 by default)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from pipeline import reports
+from pipeline.clickhouse import ClickHouse, connect, migrate
+from pipeline.dialects.base import NormalizeConfig
+from pipeline.kafka import ensure_topics, faust_credentials
+from pipeline.metrics import Metrics
+from pipeline.normalize import Normalizer, Origin, Outcome
+from pipeline.settings import Settings
+from pipeline.sink import EventSink
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def normalize_config(settings: Settings) -> NormalizeConfig:
+    return NormalizeConfig(settings.default_domain, settings.zone,
+                           settings.session_timeout_seconds, settings.max_pending_sessions)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    """One worker's faust app and the objects its agents share."""
+
+    def __init__(self, settings: Settings, ch: ClickHouse, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self.ch = ch
+        self.clock = clock
+        self.metrics = Metrics()
+        self.normalizers: dict[int, Normalizer] = {}
+        self._ack_stream: Any = None
+        self.app = self._build_app()
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{h.strip()}" for h in s.kafka_bootstrap_servers.split(",")],
+            broker_credentials=faust_credentials(s),
+            store="memory://",
+            datadir=str(s.data_dir / "faust"),
+            web_bind=s.web_host,
+            web_host=s.web_host,
+            web_port=s.web_port,
+            web_in_thread=False,
+            topic_partitions=s.topic_partitions,
+            topic_replication_factor=s.topic_replication,
+            # Lines of open sessions stay unacked on purpose; a rebalance must not wait for them.
+            stream_wait_empty=False,
+            producer_acks=-1,
+        )
+        raw = app.topic(s.topic_raw, key_type=bytes, value_type=bytes,
+                        key_serializer="raw", value_serializer="raw")
+        self.events_topic = app.topic(s.topic_events, key_serializer="raw",
+                                      value_serializer="raw")
+        self.dlq_topic = app.topic(s.topic_dlq, key_serializer="raw", value_serializer="raw")
+
+        app.agent(raw, name="normalize")(self._normalize_agent)
+        app.timer(max(1.0, s.session_timeout_seconds / 10), name="expire-idle")(self._expire)
+        app.task(self._sink_task)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        self._routes(app)
+        return app
+
+    # ---- normalize ---------------------------------------------------------------------
+    def _normalizer(self, partition: int) -> Normalizer:
+        normalizer = self.normalizers.get(partition)
+        if normalizer is None:
+            normalizer = self.normalizers[partition] = Normalizer(
+                normalize_config(self.settings), self.settings.max_line_bytes,
+                metrics=self.metrics)
+        return normalizer
+
+    async def _normalize_agent(self, stream: Any) -> None:
+        # Manual acks: a line is acked when everything it contributed to has been emitted,
+        # so a restart replays the lines of still-open sessions and rebuilds them.
+        stream = stream.noack()
+        self._ack_stream = stream
+        async for event in stream.events():
+            message = event.message
+            outcome = self._normalizer(message.partition).feed(
+                message.value or b"", event, self.clock(),
+                Origin(message.topic, message.partition, message.offset))
+            await self._route(outcome, stream)
+
+    async def _route(self, outcome: Outcome, stream: Any) -> None:
+        for ev in outcome.events:
+            await self.events_topic.send(key=(ev.sender or "").encode(),
+                                         value=ev.model_dump_json().encode())
+        for rejection in outcome.rejections:
+            await self.dlq_topic.send(value=rejection.model_dump_json().encode())
+        for done in outcome.released:
+            await stream.ack(done)
+        self.metrics.pending.set(sum(n.pending() for n in self.normalizers.values()))
+
+    async def _expire(self) -> None:
+        """Sessions of servers that went quiet: time out by the wall clock too."""
+        if self._ack_stream is None:
+            return
+        now = self.clock()
+        for normalizer in list(self.normalizers.values()):
+            await self._route(normalizer.expire(now), self._ack_stream)
+
+    async def _on_revoked(self, app: Any, revoked: Any, **_: Any) -> None:
+        # The new owner replays the unacked lines of these partitions; forget our copy.
+        for tp in revoked:
+            if tp.topic == self.settings.topic_raw:
+                self.normalizers.pop(tp.partition, None)
+
+    # ---- sink --------------------------------------------------------------------------
+    async def _sink_task(self) -> None:
+        try:
+            await EventSink(self.settings, self.ch, self.metrics).run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("sink failed")
+            await self.app.crash(exc)
+
+    # ---- web ---------------------------------------------------------------------------
+    def _routes(self, app: faust.App) -> None:
+        @app.page("/api/v1/widget")
+        async def widget(web: Any, request: Any) -> Any:
+            result = await self.ch.call(reports.widget, self.ch, self.clock())
+            return web.json(result.model_dump(mode="json"))
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            body = generate_latest(self.metrics.registry)
+            return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+        @app.page("/healthz")
+        async def healthz(web: Any, request: Any) -> Any:
+            return web.json({"status": "ok"})
+
+
+def run_worker(settings: Settings) -> None:
+    """Create topics, migrate ClickHouse, then run the faust worker until stopped."""
+    from faust.worker import Worker
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(ensure_topics(settings))
+    ch = connect(settings)
+    migrate(ch, settings.events_ttl_days)
+    pipeline = Pipeline(settings, ch)
+    try:
+        Worker(pipeline.app, loglevel="INFO", quiet=True).execute_from_commandline()
+    finally:
+        ch.close()

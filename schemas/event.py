@@ -1,0 +1,75 @@
+"""The canonical event of topic smtp-auth.events (SPEC §5).
+
+`schemas/json/smtp-auth.events.schema.json` is generated from this model
+(`python -m schemas.export`); a unit test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+TlsVersion = Literal["TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3", "SSL3", "none", "unknown"]
+Kind = Literal["submission", "auth_failure"]
+Source = Literal["postfix", "exim", "sendmail", "exchange", "dovecot", "opensmtpd", "json"]
+
+LEGACY_TLS: frozenset[str] = frozenset({"TLS1.0", "TLS1.1", "SSL3"})
+OAUTH_MECHANISMS: frozenset[str] = frozenset({"XOAUTH2", "OAUTHBEARER"})
+
+
+class AuthEvent(BaseModel):
+    """One authenticated submission, or one failed AUTH."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="smtp-auth event")
+
+    event_id: str = Field(min_length=1, max_length=128, description="Stable id from the input.")
+    kind: Kind
+    ts: datetime = Field(description="Event time, ISO-8601 UTC.")
+    server: str = Field(min_length=1, max_length=255, description="MTA host that logged it.")
+    source: Source = Field(description="Log dialect.")
+    sender: str | None = Field(None, max_length=320, description="Authenticated account.")
+    sender_domain: str | None = Field(None, max_length=255)
+    envelope_from: str | None = Field(None, max_length=320, description="MAIL FROM address.")
+    auth_mechanism: str | None = Field(None, max_length=32, description="Upper case.")
+    client_ip: str | None = Field(None, max_length=45, description="Canonical IPv4/IPv6.")
+    client_host: str | None = Field(None, max_length=255)
+    tls_version: TlsVersion = "unknown"
+    tls_cipher: str | None = Field(None, max_length=128)
+    message_id: str | None = Field(None, max_length=255, description="Queue / message id.")
+    recipients: int | None = Field(None, ge=0)
+    size: int | None = Field(None, ge=0, description="Bytes.")
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("ts must carry a time zone")
+        return value.astimezone(UTC)
+
+    @field_validator("client_ip")
+    @classmethod
+    def _canonical_ip(cls, value: str | None) -> str | None:
+        return None if value is None else str(ipaddress.ip_address(value))
+
+    @field_validator("auth_mechanism")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return None if value is None else value.upper()
+
+    @field_serializer("ts")
+    def _iso_z(self, value: datetime) -> str:
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    @property
+    def legacy_tls(self) -> bool:
+        return self.tls_version in LEGACY_TLS
+
+
+def auth_protocol(mechanism: str | None) -> str:
+    """Microsoft's report column: Basic for password mechanisms, OAuth for token ones."""
+    if mechanism is None:
+        return "unknown"
+    return "OAuth" if mechanism.upper() in OAUTH_MECHANISMS else "Basic"

@@ -1,0 +1,24 @@
+"""A dead-letter record (topic smtp-auth.dlq): input we could not handle, and why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Stage = Literal["decode", "parse", "correlate", "validate"]
+
+
+class Rejection(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", title="smtp-auth dead letter")
+
+    reason: str = Field(description="Short machine-readable reason, e.g. too_large.")
+    detail: str = Field("", description="Human-readable explanation.")
+    stage: Stage
+    dialect: str | None = None
+    raw: str = Field(description="The input, decoded as UTF-8 with replacement, truncated.")
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    received_at: datetime
