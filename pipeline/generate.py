@@ -8,6 +8,7 @@ chose, never by running our parser.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ def _weighted(rng: random.Random, table: Any) -> Any:
 
 class PostfixGenerator:
     def __init__(self, seed: int = 1, accounts: int = 40) -> None:
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
         self._qid = 0
         self._pid = 4000
         self.accounts = [self._account(i) for i in range(accounts)]
@@ -55,7 +56,8 @@ class PostfixGenerator:
         domain = DOMAINS[i % len(DOMAINS)]
         name = f"{ACCOUNTS[i % len(ACCOUNTS)]}{i:02d}@{domain}"
         ips = tuple(
-            f"2001:db8:{i:x}::{k + 1:x}" if rng.random() < 0.15 else f"198.51.{i % 250}.{k + 10}"
+            str(ipaddress.ip_address(f"2001:db8:{i:x}::{k + 1:x}")) if rng.random() < 0.15
+            else f"198.51.{i % 250}.{k + 10}"
             for k in range(rng.randint(1, 3))
         )
         return _Account(name, ips, _weighted(rng, TLS_MIX), _weighted(rng, MECHANISMS))
@@ -73,7 +75,8 @@ class PostfixGenerator:
         acct = rng.choice(self.accounts)
         server = rng.choice(SERVERS)
         ip = rng.choice(acct.ips)
-        host = "unknown" if rng.random() < 0.5 else f"client{ip.replace(':', '-').replace('.', '-')}.lan"
+        host = "unknown" if rng.random() < 0.5 else (
+            f"client{ip.replace(':', '-').replace('.', '-')}.lan")
         pid, qid = self._next_pid(), self._next_qid()
         size, rcpt = rng.randint(800, 2_000_000), rng.randint(1, 5)
         label, tls = acct.tls
@@ -106,7 +109,7 @@ class PostfixGenerator:
             "sender": acct.name, "sender_domain": acct.name.rpartition("@")[2],
             "envelope_from": acct.name, "auth_mechanism": acct.mechanism,
             "client_ip": ip, "client_host": None if host == "unknown" else host,
-            "tls_version": tls, "tls_cipher": CIPHERS.get(label or "", None),
+            "tls_version": tls, "tls_cipher": CIPHERS.get(label or ""),
             "message_id": qid, "recipients": rcpt, "size": size,
         }
         return session
@@ -121,8 +124,8 @@ class PostfixGenerator:
         session = Session([(start, f"{smtpd} connect from unknown[{ip}]"),
                            (t2, f"{smtpd} warning: unknown[{ip}]: SASL {mech} authentication "
                                 f"failed: UGFzc3dvcmQ6")])
-        session.lines.append((t2 + timedelta(milliseconds=5),
-                              f"{smtpd} disconnect from unknown[{ip}] ehlo=1 auth=0/1 commands=1/2"))
+        session.lines.append((t2 + timedelta(milliseconds=5), f"{smtpd} disconnect from "
+                              f"unknown[{ip}] ehlo=1 auth=0/1 commands=1/2"))
         session.truth = {
             "kind": "auth_failure", "ts": _iso(t2), "server": server, "source": "postfix",
             "sender": None, "sender_domain": None, "envelope_from": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 from typing import Any
@@ -72,12 +73,10 @@ async def ensure_topics(settings: Settings) -> list[str]:
         missing = [name for name in topic_names(settings) if name not in existing]
         if not missing:
             return []
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
             await admin.create_topics([
                 NewTopic(name, settings.topic_partitions, settings.topic_replication)
                 for name in missing])
-        except TopicAlreadyExistsError:  # another worker won the race
-            pass
         log.info("created topics %s", ", ".join(missing))
         return missing
     finally:

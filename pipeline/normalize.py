@@ -16,7 +16,7 @@ from pipeline.dialects.base import Dialect, NormalizeConfig, Sessions, Step, Tok
 from pipeline.envelope import Undecodable, decode
 from pipeline.syslog import SyslogLine
 from schemas.event import AuthEvent
-from schemas.rejection import Rejection
+from schemas.rejection import Rejection, Stage
 
 if TYPE_CHECKING:
     from pipeline.metrics import Metrics
@@ -114,13 +114,13 @@ class Normalizer:
         if self.metrics is not None:
             self.metrics.lines.labels(dialect, outcome).inc()
 
-    def _reject(self, raw: bytes, received: datetime, origin: Origin | None, stage: str,
+    def _reject(self, raw: bytes, received: datetime, origin: Origin | None, stage: Stage,
                 dialect: str | None, reason: str, detail: str) -> Rejection:
         if self.metrics is not None:
             self.metrics.rejections.labels(stage, reason).inc()
         origin = origin or Origin()
         return Rejection(
-            reason=reason, detail=detail, stage=stage,  # type: ignore[arg-type]
+            reason=reason, detail=detail, stage=stage,
             dialect=dialect, raw=raw[:RAW_EXCERPT].decode("utf-8", errors="replace"),
             topic=origin.topic, partition=origin.partition, offset=origin.offset,
             received_at=received,

@@ -35,3 +35,38 @@ def widget(ch: ClickHouse, now: datetime) -> Widget:
     change = (current - previous) / previous if previous else None
     return Widget(senders=current, previous_senders=previous, change=change,
                   since=since, until=now)
+
+
+class Summary(BaseModel):
+    """Totals over a window: messages per TLS version, distinct senders, auth failures."""
+
+    since: datetime
+    until: datetime
+    messages: int
+    senders: int
+    auth_failures: int
+    by_tls: dict[str, int]
+
+
+def summary(ch: ClickHouse, since: datetime, until: datetime) -> Summary:
+    # FINAL: counts must not include replayed copies that a merge has not collapsed yet.
+    sql = (
+        f"SELECT kind, tls_version, count(), uniqExact(sender) FROM {ch.database}.events FINAL"
+        f" WHERE ts >= {{since:DateTime64(3)}} AND ts < {{until:DateTime64(3)}}"
+        f" GROUP BY kind, tls_version"
+    )
+    by_tls: dict[str, int] = {}
+    failures = 0
+    for kind, tls, count, _ in ch.query_rows(sql, {"since": since, "until": until}):
+        if kind == "submission":
+            by_tls[tls] = count
+        else:
+            failures += count
+    senders_sql = (
+        f"SELECT uniqExact(sender) FROM {ch.database}.events WHERE kind = 'submission'"
+        f" AND sender IS NOT NULL"
+        f" AND ts >= {{since:DateTime64(3)}} AND ts < {{until:DateTime64(3)}}"
+    )
+    senders = ch.query_rows(senders_sql, {"since": since, "until": until})[0][0]
+    return Summary(since=since, until=until, messages=sum(by_tls.values()), senders=senders,
+                   auth_failures=failures, by_tls=dict(sorted(by_tls.items())))

@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # --- Kafka -----------------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
-        validation_alias=AliasChoices("SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
         description="Comma-separated host:port list of the Kafka brokers.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -112,9 +113,9 @@ class Settings(BaseSettings):
         return self
 
     @classmethod
-    def load(cls, env_file: Path | None = None, **overrides: object) -> Settings:
+    def load(cls, env_file: Path | None = None) -> Settings:
         """Read the environment (and the optional env file) once."""
-        return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return cls(_env_file=env_file)
 
     @property
     def clickhouse_dsn(self) -> str:

@@ -11,7 +11,6 @@ replayed copies by event_id (see migration 001).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -150,7 +149,7 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             try:
                 await self.ch.call(self.ch.insert, "events", rows, EVENT_COLUMNS, token)
                 break
-            except Exception as exc:  # noqa: BLE001 - every insert failure is retried
+            except Exception as exc:
                 self.metrics.sink_failures.labels("events").inc()
                 log.error("insert of %d rows (%s) failed, retrying in %.1fs: %s",
                           len(rows), token, backoff, _one_line(exc))

@@ -16,7 +16,8 @@ _MONTHS = {m: i for i, m in enumerate(
 _PRI = r"(?:<\d{1,3}>(?:1 )?)?"
 _TAG = r"(?P<host>\S+) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)"
 _RFC3164 = re.compile(
-    _PRI + r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d)(?:\.\d+)? " + _TAG,
+    _PRI + r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d)(?:\.\d+)? "
+    + _TAG,
     re.DOTALL,
 )
 _RFC3339 = re.compile(

@@ -78,7 +78,7 @@ class Pipeline:
         app.agent(raw, name="normalize")(self._normalize_agent)
         app.timer(max(1.0, s.session_timeout_seconds / 10), name="expire-idle")(self._expire)
         app.task(self._sink_task)
-        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # faust stub
         self._routes(app)
         return app
 
@@ -121,7 +121,8 @@ class Pipeline:
         for normalizer in list(self.normalizers.values()):
             await self._route(normalizer.expire(now), self._ack_stream)
 
-    async def _on_revoked(self, app: Any, revoked: Any, **_: Any) -> None:
+    async def _on_revoked(self, app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
         # The new owner replays the unacked lines of these partitions; forget our copy.
         for tp in revoked:
             if tp.topic == self.settings.topic_raw:
@@ -142,6 +143,12 @@ class Pipeline:
         @app.page("/api/v1/widget")
         async def widget(web: Any, request: Any) -> Any:
             result = await self.ch.call(reports.widget, self.ch, self.clock())
+            return web.json(result.model_dump(mode="json"))
+
+        @app.page("/api/v1/summary")
+        async def summary(web: Any, request: Any) -> Any:
+            now = self.clock()
+            result = await self.ch.call(reports.summary, self.ch, now - reports.WEEK, now)
             return web.json(result.model_dump(mode="json"))
 
         @app.page("/metrics")

@@ -44,7 +44,8 @@ def host_and_ip(text: str) -> tuple[str | None, str | None]:
     return (host if host and host != "unknown" else None), canonical_ip(match["ip"])
 
 
-def sender_identity(username: str | None, default_domain: str | None) -> tuple[str | None, str | None]:
+def sender_identity(username: str | None,
+                    default_domain: str | None) -> tuple[str | None, str | None]:
     """The authenticated account and its domain; bare names get the default domain."""
     if not username:
         return None, None

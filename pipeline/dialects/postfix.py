@@ -122,7 +122,8 @@ def _parse_smtpd(message: str) -> Fragment | None:
             return Invalid("postfix_client_unparsed", "client= line in an unknown format")
         fields = dict(part.split("=", 1) for part in match["rest"].split(", ")[1:])
         host, ip = host_and_ip(match["client"])
-        return Client(match["qid"], host, ip, fields.get("sasl_method"), fields.get("sasl_username"))
+        return Client(match["qid"], host, ip, fields.get("sasl_method"),
+                      fields.get("sasl_username"))
     if message.startswith("disconnect from "):
         return Disconnect()
     if "authentication failed" in message:

@@ -1,0 +1,132 @@
+"""Fixtures in one place: the real local Kafka broker, fresh topics, worker processes, polling."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import KAFKA_SCRIPT, ROOT, free_port, http_json, wait_for
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real single-node Apache Kafka broker (KRaft) on loopback, for the whole session."""
+    external = os.environ.get("SMTP_AUTH_TEST_KAFKA")
+    if external:
+        yield external
+        return
+    directory = tmp_path_factory.mktemp("kafka")
+    done = subprocess.run(["bash", str(KAFKA_SCRIPT), "start", str(directory)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"Kafka broker did not start:\n{done.stderr}")
+    bootstrap = done.stdout.strip().splitlines()[-1]
+    yield bootstrap
+    subprocess.run(["bash", str(KAFKA_SCRIPT), "stop", str(directory)], check=False)
+
+
+@dataclass
+class Names:
+    """A fresh set of topic names and a consumer group for one test."""
+
+    prefix: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        p = self.prefix
+        return {
+            "SMTP_AUTH_APP_ID": p,
+            "SMTP_AUTH_TOPIC_RAW": f"{p}.raw",
+            "SMTP_AUTH_TOPIC_EVENTS": f"{p}.events",
+            "SMTP_AUTH_TOPIC_DLQ": f"{p}.dlq",
+            "SMTP_AUTH_TOPIC_ALERTS": f"{p}.alerts",
+        }
+
+
+@pytest.fixture
+def names() -> Names:
+    return Names(f"t{uuid.uuid4().hex[:10]}")
+
+
+@dataclass
+class WorkerProcess:
+    env: dict[str, str]
+    log: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = field(default=0)
+
+    def start(self) -> WorkerProcess:
+        self.starts += 1
+        handle = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker"], env=self.env, cwd=ROOT,
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._healthy, 90, f"worker on port {self.port} (log {self.log})")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+        try:
+            return bool(http_json(self.url("/healthz"), timeout=1)["status"] == "ok")
+        except OSError:
+            return False
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> Any:
+        return http_json(self.url(path))
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def worker_factory(kafka: str, names: Names, tmp_path: Path) -> Iterator[
+        Callable[..., WorkerProcess]]:
+    made: list[WorkerProcess] = []
+
+    def make(**overrides: str) -> WorkerProcess:
+        port = free_port()
+        env = dict(os.environ, **names.env,
+                   SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS=kafka,
+                   SMTP_AUTH_DATA_DIR=str(tmp_path / f"worker{len(made)}"),
+                   SMTP_AUTH_WEB_PORT=str(port),
+                   SMTP_AUTH_SINK_BATCH_SECONDS="0.3")
+        env.pop("CLICKHOUSE_URL", None)
+        env.update(overrides)
+        worker = WorkerProcess(env, tmp_path / f"worker{len(made)}.log", port)
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.stop()
