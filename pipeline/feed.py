@@ -24,7 +24,7 @@ async def produce_synthetic(settings: Settings, rate: float, count: int | None,
     await producer.start()
     sent = 0
     try:
-        gen = PostfixGenerator(seed)
+        gen = PostfixGenerator(seed, accounts=2000)
         spacing = 1.0 / rate if rate > 0 else 0.001
         start_wall, start = time.monotonic(), datetime.now(UTC)
         for session in gen.sessions(count if count is not None else 2**62, start, spacing):

@@ -72,7 +72,9 @@ class PostfixGenerator:
 
     def submission(self, start: datetime) -> Session:
         rng = self.rng
-        acct = rng.choice(self.accounts)
+        # Skewed: a few busy accounts (scanners, apps), a long tail seen rarely, so the number
+        # of distinct senders keeps growing for a while, as in a real estate.
+        acct = self.accounts[int(len(self.accounts) * rng.random() ** 2)]
         server = rng.choice(SERVERS)
         ip = rng.choice(acct.ips)
         host = "unknown" if rng.random() < 0.5 else (

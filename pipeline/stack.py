@@ -7,11 +7,13 @@ process, and runs the worker (embedded ClickHouse, API) in the foreground. Ctrl-
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.kafka import ensure_topics
 from pipeline.settings import Settings
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "kafka.sh"
@@ -47,6 +49,7 @@ def run_stack(settings: Settings, rate: float, seed: int) -> None:
         bootstrap = start_broker(broker_dir, port)
         print(f"Kafka broker on {bootstrap} (data in {broker_dir})", flush=True)
         settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+    asyncio.run(ensure_topics(settings))  # before the feed, which must not race the worker
     env = dict(os.environ, SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers)
     feed = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "pipeline.cli", "feed", "--rate", str(rate), "--seed", str(seed)],
