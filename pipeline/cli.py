@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,9 +30,13 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
               help="Year of year-less syslog stamps (default: inferred from the current UTC date).")
 @click.option("--rejects", type=click.File("w"), default=None,
               help="Write dead-letter records here as JSON lines (default: stderr).")
+@click.option("--host", default=None,
+              help="Server name for log-file lines that carry none (Exim, Exchange).")
+@click.option("--keyed", is_flag=True,
+              help="Each line is `server<TAB>line` (as `generate --keys` writes).")
 @click.pass_obj
 def normalize(settings: Settings, source: str | None, year: int | None,
-              rejects: click.utils.LazyFile | None) -> None:
+              rejects: click.utils.LazyFile | None, host: str | None, keyed: bool) -> None:
     """Raw log lines or JSON envelopes on stdin → canonical events as JSON lines on stdout."""
     from pipeline.normalize import Normalizer, normalize_lines
     from pipeline.worker import normalize_config
@@ -39,8 +44,18 @@ def normalize(settings: Settings, source: str | None, year: int | None,
     normalizer = Normalizer(normalize_config(settings), settings.max_line_bytes, source, year)
     out = sys.stdout
     err = rejects or sys.stderr
-    lines = (line.rstrip(b"\r\n") for line in sys.stdin.buffer)
-    for outcome in normalize_lines(lines, normalizer, datetime.now(UTC)):
+    default_key = host.encode() if host else None
+
+    def lines() -> Iterator[tuple[bytes | None, bytes]]:
+        for raw in sys.stdin.buffer:
+            raw = raw.rstrip(b"\r\n")
+            if keyed:
+                key, _, raw = raw.partition(b"\t")
+                yield key, raw
+            else:
+                yield default_key, raw
+
+    for outcome in normalize_lines(lines(), normalizer, datetime.now(UTC)):
         for event in outcome.events:
             out.write(event.model_dump_json(exclude_none=False))
             out.write("\n")
@@ -86,20 +101,29 @@ def feed(settings: Settings, rate: float, count: int, seed: int) -> None:
 
 
 @main.command()
+@click.option("--source", type=click.Choice(sorted(BY_NAME)), default="postfix",
+              show_default=True, help="Dialect to write.")
 @click.option("--count", type=int, default=100, show_default=True, help="Submissions.")
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--accounts", type=int, default=40, show_default=True, help="Distinct senders.")
 @click.option("--start", type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]), default=None,
-              help="UTC start time (default: now minus one hour).")
+              help="UTC start time (default: now).")
 @click.option("--truth", type=click.File("w"), default=None,
               help="Write the encoded events (ground truth) here as JSON lines.")
-def generate(count: int, seed: int, start: datetime | None,
-             truth: click.utils.LazyFile | None) -> None:
-    """Write a realistic synthetic Postfix log to stdout (RFC 3339 stamps)."""
-    from pipeline.generate import PostfixGenerator
+@click.option("--keys/--no-keys", default=False,
+              help="Prefix each line with its server and a TAB (the Kafka key), as `replay` "
+                   "and `normalize --keyed` read it.")
+def generate(source: str, count: int, seed: int, accounts: int, start: datetime | None,
+             truth: click.utils.LazyFile | None, keys: bool) -> None:
+    """Write a realistic synthetic MTA log to stdout, reproducible by seed."""
+    from pipeline.synthetic import LogGenerator
 
     begin = start.replace(tzinfo=UTC) if start else datetime.now(UTC).replace(microsecond=0)
-    lines, expected = PostfixGenerator(seed).log(count, begin)
-    sys.stdout.writelines(line + "\n" for line in lines)
+    lines, expected = LogGenerator(source, seed, accounts).log(count, begin)
+    if keys:
+        sys.stdout.writelines(f"{server}\t{line}\n" for server, line in lines)
+    else:
+        sys.stdout.writelines(line + "\n" for _, line in lines)
     if truth is not None:
         truth.writelines(json.dumps(row, sort_keys=True) + "\n" for row in expected)
 if __name__ == "__main__":

@@ -1,14 +1,22 @@
-"""Bookkeeping for multi-line sessions: which inputs are still needed by pending state.
+"""Bookkeeping for multi-line sessions: pending entries and the inputs they still need.
 
 An input is released (its Kafka offset may be committed) only when no pending entry holds it
 any more, so after a crash the uncommitted lines are replayed and rebuild the same state.
+Entries are kept in arrival order, so expiry by age and eviction by count are O(1) each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
 
-from pipeline.dialects.base import Token
+Token = Hashable  # identifies one input (e.g. a Kafka message); released once fully handled
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class Holds:
@@ -39,3 +47,59 @@ class Holds:
 
     def __len__(self) -> int:
         return len(self._counts)
+
+
+@dataclass(slots=True)
+class Entry(Generic[V]):
+    value: V
+    started: datetime
+    tokens: list[Token] = field(default_factory=list)
+
+
+class Pending(Generic[K, V]):
+    """Open entries by key (pid, queue id, session id), oldest first, sharing one `Holds`."""
+
+    def __init__(self, holds: Holds) -> None:
+        self._entries: OrderedDict[K, Entry[V]] = OrderedDict()
+        self._holds = holds
+
+    def open(self, key: K, value: V, started: datetime, tokens: list[Token]) -> list[Token]:
+        """Add (or replace) an entry; return tokens freed by the one it replaced."""
+        self._holds.hold(tokens)
+        old = self._entries.pop(key, None)
+        self._entries[key] = Entry(value, started, tokens)
+        return self._holds.release(old.tokens) if old is not None else []
+
+    def get(self, key: K) -> Entry[V] | None:
+        return self._entries.get(key)
+
+    def attach(self, key: K, token: Token) -> bool:
+        """Make an open entry hold one more input; False when there is no such entry."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False
+        self._holds.hold([token])
+        entry.tokens.append(token)
+        return True
+
+    def close(self, key: K) -> tuple[Entry[V] | None, list[Token]]:
+        """Remove an entry; return it and the tokens it alone held."""
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return None, []
+        return entry, self._holds.release(entry.tokens)
+
+    def expire(self, horizon: datetime, limit: int) -> list[tuple[Entry[V], list[Token]]]:
+        """Remove entries started at or before `horizon`, and the oldest beyond `limit`."""
+        out = []
+        entries = self._entries
+        while entries:
+            key, entry = next(iter(entries.items()))
+            if entry.started > horizon and len(entries) <= limit:
+                break
+            del entries[key]
+            out.append((entry, self._holds.release(entry.tokens)))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -4,6 +4,7 @@ Fluent Bit, Filebeat), or an already-canonical event. Pure; errors are returned,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -29,23 +30,40 @@ class Undecodable:
 Decoded = SyslogLine | AuthEvent | Undecodable
 
 
+Headerless = Callable[[str, "str | None", tzinfo], "SyslogLine | None"]
+
+
 def decode(
-    raw: bytes, received: datetime, zone: tzinfo, max_bytes: int, year: int | None = None
+    raw: bytes, received: datetime, zone: tzinfo, max_bytes: int, year: int | None = None,
+    host: str | None = None, headerless: Sequence[Headerless] = (),
 ) -> Decoded:
+    """`host` (the Kafka key) names the server of lines that carry none (Exim's and
+    Exchange's own log files); `headerless` are the dialects' parsers for such lines."""
     if len(raw) > max_bytes:
         return Undecodable("too_large", f"{len(raw)} bytes, limit {max_bytes}")
     text = raw.decode("utf-8", errors="replace").strip()
     if not text:
         return Undecodable("empty", "empty message")
     if text[0] == "{":
-        return _decode_json(text, received, zone, year)
-    line = parse_syslog(text, received, zone, year)
+        return _decode_json(text, received, zone, year, headerless)
+    line = parse_syslog(text, received, zone, year) or _own_format(text, host, zone, headerless)
     if line is None:
-        return Undecodable("no_syslog_header", "not a syslog line nor a JSON envelope")
+        return Undecodable("no_syslog_header", "not a syslog line, a known log file line,"
+                                               " nor a JSON envelope")
     return line
 
 
-def _decode_json(text: str, received: datetime, zone: tzinfo, year: int | None) -> Decoded:
+def _own_format(text: str, host: str | None, zone: tzinfo,
+                headerless: Sequence[Headerless]) -> SyslogLine | None:
+    for parse in headerless:
+        line = parse(text, host, zone)
+        if line is not None:
+            return line
+    return None
+
+
+def _decode_json(text: str, received: datetime, zone: tzinfo, year: int | None,
+                 headerless: Sequence[Headerless]) -> Decoded:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -67,7 +85,8 @@ def _decode_json(text: str, received: datetime, zone: tzinfo, year: int | None) 
         host = host.get("hostname") or host.get("name")
     if not program:
         # The message is a whole syslog line (rsyslog omkafka's default template does this).
-        line = parse_syslog(message, _envelope_time(doc, received, zone), zone, year)
+        line = parse_syslog(message, _envelope_time(doc, received, zone), zone, year) or (
+            _own_format(message, str(host) if host else None, zone, headerless))
         if line is None:
             return Undecodable("no_syslog_header", "envelope message is not a syslog line")
         return line

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
-from pipeline.generate import PostfixGenerator, _iso
 from pipeline.kafka import client_options
 from pipeline.settings import Settings
+from pipeline.synthetic import LogGenerator
+from pipeline.synthetic.base import iso
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +25,20 @@ async def produce_synthetic(settings: Settings, rate: float, count: int | None,
     await producer.start()
     sent = 0
     try:
-        gen = PostfixGenerator(seed, accounts=2000)
+        gen = LogGenerator("postfix", seed, accounts=2000)
         spacing = 1.0 / rate if rate > 0 else 0.001
         start_wall, start = time.monotonic(), datetime.now(UTC)
         for session in gen.sessions(count if count is not None else 2**62, start, spacing):
-            first = session.lines[0][0]
+            first = min(ts for ts, _, _ in session.lines)
             if rate > 0:
                 delay = (first - start).total_seconds() - (time.monotonic() - start_wall)
                 if delay > 0:
                     await asyncio.sleep(delay)
-            for ts, text in session.lines:
-                server = text.split(" ", 1)[0]
-                await producer.send(settings.topic_raw, f"{_iso(ts)} {text}".encode(),
-                                    key=server.encode())
-            sent += session.truth is not None and session.truth["kind"] == "submission"
+            for ts, text, syslog in sorted(session.lines):
+                line = f"{iso(ts)} {text}" if syslog else text
+                await producer.send(settings.topic_raw, line.encode(),
+                                    key=session.server.encode())
+            sent += sum(t["kind"] == "submission" for t in session.truth)
         await producer.flush()
     finally:
         await producer.stop()

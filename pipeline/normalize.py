@@ -6,13 +6,14 @@ State is per server and dialect, bounded by the session timeout and the pending 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pipeline.dialects import BY_NAME, detect
-from pipeline.dialects.base import Dialect, NormalizeConfig, Sessions, Step, Token
+from pipeline.dialects import BY_NAME, DIALECTS, detect
+from pipeline.dialects.base import Dialect, Invalid, NormalizeConfig, Sessions, Step, Token
 from pipeline.envelope import Undecodable, decode
 from pipeline.syslog import SyslogLine
 from schemas.event import AuthEvent
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
     from pipeline.metrics import Metrics
 
 RAW_EXCERPT = 4096
+MAX_REPEAT = 10_000
+_REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[ ?(?P<msg>.*?) ?\]$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """Token of the n-th copy of a folded repeated line."""
+
+    of: Token
+    seq: int
 
 
 @dataclass(slots=True)
@@ -56,10 +67,15 @@ class Normalizer:
         self.year = year
         self.metrics = metrics
         self._sessions: dict[tuple[str, str], Sessions] = {}
+        self._headerless = [d.headerless for d in ([self.forced] if self.forced else DIALECTS)]
+        self._copies: dict[Token, int] = {}  # token → copies of a folded repeat still held
 
     def feed(self, raw: bytes, token: Token, received: datetime,
-             origin: Origin | None = None) -> Outcome:
-        decoded = decode(raw, received, self.zone, self.max_line_bytes, self.year)
+             origin: Origin | None = None, key: bytes | None = None) -> Outcome:
+        """`key` is the Kafka key: the server host, for log lines that do not name it."""
+        host = key.decode("utf-8", errors="replace") if key else None
+        decoded = decode(raw, received, self.zone, self.max_line_bytes, self.year, host,
+                         self._headerless)
         out = Outcome()
         if isinstance(decoded, Undecodable):
             out.rejections.append(self._reject(raw, received, origin, "decode", None,
@@ -85,13 +101,33 @@ class Normalizer:
         sessions = self._sessions.get(key)
         if sessions is None:
             sessions = self._sessions[key] = dialect.sessions(line.host, self.config)
-        step = sessions.feed(line, token)
+        repeated = _REPEATED.match(line.message)
+        if repeated is None:
+            step = sessions.feed(line, token)
+        else:
+            step = self._feed_repeats(sessions, line, repeated, token)
         self._merge(step, out)
         for invalid in step.invalid:
             out.rejections.append(self._reject(raw, received, origin, "parse", dialect.name,
                                                invalid.reason, invalid.detail))
         outcome = "rejected" if step.invalid else "skipped" if step.skipped else "parsed"
         self._count(dialect.name, outcome)
+
+    def _feed_repeats(self, sessions: Sessions, line: SyslogLine, repeated: re.Match[str],
+                      token: Token) -> Step:
+        """rsyslog folds N identical messages into "message repeated N times: [ msg ]": the
+        previous line happened N more times. Each copy is fed as its own line (its own
+        event id through `seq`); the Kafka message is released when every copy is."""
+        count = int(repeated["n"])
+        if count > MAX_REPEAT:
+            return Step(released=[token], invalid=[Invalid(
+                "repeat_too_large", f"message repeated {count} times, limit {MAX_REPEAT}")])
+        self._copies[token] = count
+        step = Step()
+        for seq in range(1, count + 1):
+            copy = replace(line, message=repeated["msg"], seq=seq)
+            step.extend(sessions.feed(copy, _Copy(token, seq)))
+        return step
 
     def expire(self, now: datetime | None = None) -> Outcome:
         """Emit what timed out; `now=None` flushes everything (end of input, shutdown)."""
@@ -105,7 +141,15 @@ class Normalizer:
 
     def _merge(self, step: Step, out: Outcome) -> None:
         out.events.extend(step.events)
-        out.released.extend(step.released)
+        for token in step.released:
+            if isinstance(token, _Copy):
+                left = self._copies[token.of] - 1
+                if left:
+                    self._copies[token.of] = left
+                    continue
+                del self._copies[token.of]
+                token = token.of
+            out.released.append(token)
         if self.metrics is not None and step.events:
             for event in step.events:
                 self.metrics.events.labels(event.source, event.kind).inc()
@@ -127,9 +171,9 @@ class Normalizer:
         )
 
 
-def normalize_lines(lines: Iterator[bytes], normalizer: Normalizer,
+def normalize_lines(lines: Iterable[tuple[bytes | None, bytes]], normalizer: Normalizer,
                     received: datetime) -> Iterator[Outcome]:
-    """Batch use (CLI, tests): feed every line, then flush what is still pending."""
-    for number, raw in enumerate(lines):
-        yield normalizer.feed(raw, number, received)
+    """Batch use (CLI, tests): feed every (key, line), then flush what is still pending."""
+    for number, (key, raw) in enumerate(lines):
+        yield normalizer.feed(raw, number, received, key=key)
     yield normalizer.expire(None)

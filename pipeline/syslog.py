@@ -34,6 +34,7 @@ class SyslogLine:
     program: str
     pid: int | None
     message: str
+    seq: int = 0  # the n-th copy of a line rsyslog folded into "message repeated N times"
 
 
 def infer_year(month: int, day: int, reference: datetime) -> int:

@@ -100,7 +100,7 @@ class Pipeline:
             message = event.message
             outcome = self._normalizer(message.partition).feed(
                 message.value or b"", event, self.clock(),
-                Origin(message.topic, message.partition, message.offset))
+                Origin(message.topic, message.partition, message.offset), key=message.key)
             await self._route(outcome, stream)
 
     async def _route(self, outcome: Outcome, stream: Any) -> None:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from pipeline.dialects.base import Dialect
+from pipeline.dialects.dovecot import Dovecot
+from pipeline.dialects.exchange import Exchange
+from pipeline.dialects.exim import Exim
+from pipeline.dialects.opensmtpd import OpenSmtpd
 from pipeline.dialects.postfix import Postfix
+from pipeline.dialects.sendmail import Sendmail
 
 DIALECTS: tuple[Dialect, ...] = (
     Postfix(),
+    Exim(),
+    Sendmail(),
+    Exchange(),
+    Dovecot(),
+    OpenSmtpd(),
 )
 
 BY_NAME: dict[str, Dialect] = {d.name: d for d in DIALECTS}

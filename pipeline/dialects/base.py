@@ -3,15 +3,16 @@ state that turns lines into canonical events. Implementations live one per modul
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Protocol
 
+from pipeline.correlate import Token
 from pipeline.syslog import SyslogLine
 from schemas.event import AuthEvent
 
-Token = Hashable  # identifies one input (e.g. a Kafka message); released once fully handled
+__all__ = ["Dialect", "Invalid", "NormalizeConfig", "Sessions", "Stateless", "Step", "Token"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,40 @@ class Sessions(Protocol):
 class Dialect(Protocol):
     name: str
 
-    def claims(self, program: str) -> bool: ...
+    def claims(self, program: str) -> bool:
+        """Cheap test on the syslog program tag."""
+        ...
+
+    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
+        """A line of the dialect's own log file format (no syslog header), or None."""
+        ...
 
     def sessions(self, server: str, config: NormalizeConfig) -> Sessions: ...
+
+
+LineParser = Callable[[SyslogLine, NormalizeConfig], "list[AuthEvent] | Invalid | None"]
+
+
+class Stateless:
+    """Sessions for dialects whose every event stands on one line."""
+
+    def __init__(self, parse: LineParser, config: NormalizeConfig) -> None:
+        self._parse = parse
+        self._config = config
+
+    def feed(self, line: SyslogLine, token: Token) -> Step:
+        result = self._parse(line, self._config)
+        step = Step(released=[token])
+        if result is None:
+            step.skipped = True
+        elif isinstance(result, Invalid):
+            step.invalid.append(result)
+        else:
+            step.events.extend(result)
+        return step
+
+    def expire(self, now: datetime) -> Step:
+        return Step()
+
+    def pending(self) -> int:
+        return 0

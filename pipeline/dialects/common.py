@@ -6,6 +6,8 @@ import hashlib
 import ipaddress
 import re
 
+from pipeline.syslog import SyslogLine
+
 _TLS_LABELS = {
     "tlsv1": "TLS1.0", "tlsv1.0": "TLS1.0", "tls1.0": "TLS1.0", "tls1": "TLS1.0",
     "tlsv1.1": "TLS1.1", "tls1.1": "TLS1.1",
@@ -67,3 +69,24 @@ def event_id(*parts: object) -> str:
     """Stable id of an event: same input parts ⇒ same id (dedup in ClickHouse)."""
     digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=16)
     return digest.hexdigest()
+
+
+def failure_id(source: str, line: SyslogLine) -> str:
+    """Failures carry no id of their own: the line (and its repeat number) is the identity."""
+    return event_id(source, line.host, line.ts.isoformat(), line.pid, line.seq, line.message)
+
+
+# Authenticator / mechanism names as MTAs log them → the SASL mechanism.
+_MECHANISMS = ("CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-256", "SCRAM-SHA-1", "XOAUTH2",
+               "OAUTHBEARER", "NTLM", "GSSAPI", "PLAIN", "LOGIN", "EXTERNAL")
+
+
+def mechanism_of(name: str | None) -> str | None:
+    """`dovecot_plain` → PLAIN, `cram_md5` → CRAM-MD5, `xoauth2` → XOAUTH2; else upper-cased."""
+    if not name:
+        return None
+    upper = name.upper().replace("_", "-")
+    for mech in _MECHANISMS:
+        if mech in upper:
+            return mech
+    return upper

@@ -15,17 +15,18 @@ A server without TLS logging (smtpd_tls_loglevel=0) yields tls_version `unknown`
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 
-from pipeline.correlate import Holds
+from pipeline.correlate import Holds, Pending
 from pipeline.dialects.base import Invalid, NormalizeConfig, Step, Token
 from pipeline.dialects.common import (
     canonical_tls,
     envelope_address,
     event_id,
+    failure_id,
     host_and_ip,
+    mechanism_of,
     sender_identity,
 )
 from pipeline.syslog import SyslogLine
@@ -41,8 +42,9 @@ _TLS = re.compile(
 _CLIENT = re.compile(_QID + r": client=(?P<client>[^,\s]+)(?P<rest>(?:, \w+=[^,]*)*)$")
 _QMGR = re.compile(_QID + r": from=<(?P<from>[^>]*)>, size=(?P<size>\d+), nrcpt=(?P<nrcpt>\d+)")
 _DISCONNECT = re.compile(r"disconnect from (?P<client>\S+)")
+_AUTH_SUMMARY = re.compile(r" auth=(?P<ok>\d+)/(?P<tried>\d+)")
 _SASL_FAIL = re.compile(
-    r"warning: (?P<client>\S+?): SASL (?P<mech>[\w-]+) authentication failed"
+    r"warning: (?:(?P<client>\S+?): )?SASL (?P<mech>[\w-]+) authentication failed"
     r"(?::[^,]*)?(?:, sasl_username=(?P<user>\S+))?\s*$"
 )
 
@@ -64,6 +66,7 @@ class Client:
     client_ip: str | None
     method: str | None
     username: str | None
+    reinjected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,9 @@ class Queued:
 
 @dataclass(frozen=True, slots=True)
 class Disconnect:
-    pass
+    client_host: str | None = None
+    client_ip: str | None = None
+    auth_failed: int = 0  # from the 3.x summary `auth=N/M`: M - N
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +128,20 @@ def _parse_smtpd(message: str) -> Fragment | None:
         fields = dict(part.split("=", 1) for part in match["rest"].split(", ")[1:])
         host, ip = host_and_ip(match["client"])
         return Client(match["qid"], host, ip, fields.get("sasl_method"),
-                      fields.get("sasl_username"))
+                      fields.get("sasl_username"),
+                      "orig_client" in fields or "orig_queue_id" in fields)
     if message.startswith("disconnect from "):
-        return Disconnect()
+        match = _DISCONNECT.match(message)
+        assert match is not None  # the prefix guarantees it
+        host, ip = host_and_ip(match["client"])
+        auth = _AUTH_SUMMARY.search(message)
+        failed = int(auth["tried"]) - int(auth["ok"]) if auth else 0
+        return Disconnect(host, ip, max(failed, 0))
     if "authentication failed" in message:
         match = _SASL_FAIL.match(message)
         if match is None:
             return Invalid("postfix_sasl_unparsed", "SASL failure line in an unknown format")
-        host, ip = host_and_ip(match["client"])
+        host, ip = host_and_ip(match["client"] or "")
         return AuthFailed(host, ip, match["mech"].upper(), match["user"])
     return None
 
@@ -139,17 +150,14 @@ def _parse_smtpd(message: str) -> Fragment | None:
 
 @dataclass(slots=True)
 class _Connection:
-    tls: Tls
-    seen: datetime
-    tokens: list[Token] = field(default_factory=list)
+    tls: Tls | None = None
+    failures_logged: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Submission:
     client: Client
     tls: Tls | None
-    ts: datetime
-    tokens: list[Token] = field(default_factory=list)
 
 
 class PostfixSessions:
@@ -157,9 +165,9 @@ class PostfixSessions:
         self.server = server
         self.config = config
         self._timeout = timedelta(seconds=config.session_timeout_seconds)
-        self._connections: OrderedDict[int | None, _Connection] = OrderedDict()
-        self._submissions: OrderedDict[str, _Submission] = OrderedDict()
-        self._holds = Holds()
+        holds = Holds()
+        self._connections: Pending[int | None, _Connection] = Pending(holds)
+        self._submissions: Pending[str, _Submission] = Pending(holds)
 
     def pending(self) -> int:
         return len(self._connections) + len(self._submissions)
@@ -174,66 +182,71 @@ class PostfixSessions:
             step.invalid.append(fragment)
             step.released.append(token)
         elif isinstance(fragment, Tls):
-            self._open(line, fragment, token, step)
+            step.released += self._connections.open(line.pid, _Connection(fragment), line.ts,
+                                                    [token])
         elif isinstance(fragment, Client):
             self._submit(line, fragment, token, step)
         elif isinstance(fragment, Queued):
             self._complete(fragment, token, step)
         elif isinstance(fragment, Disconnect):
-            connection = self._connections.pop(line.pid, None)
-            tokens = [token] + (connection.tokens if connection else [])
-            step.released.extend(self._holds.release(tokens))
+            self._disconnect(line, fragment, token, step)
         else:
-            step.events.append(self._failure(line, fragment))
-            step.released.append(token)
+            step.events.append(self._failure(line, fragment.client_host, fragment.client_ip,
+                                             fragment.mechanism, fragment.username))
+            # Held until the disconnect summary, which must not count this failure again.
+            if not self._connections.attach(line.pid, token):
+                self._connections.open(line.pid, _Connection(), line.ts, [token])
+            connection = self._connections.get(line.pid)
+            assert connection is not None
+            connection.value.failures_logged += 1
         step.extend(self.expire(line.ts))
         return step
 
-    def _open(self, line: SyslogLine, tls: Tls, token: Token, step: Step) -> None:
-        old = self._connections.pop(line.pid, None)  # pid reused: the old connection is over
-        if old is not None:
-            step.released.extend(self._holds.release(old.tokens))
-        self._holds.hold([token])
-        self._connections[line.pid] = _Connection(tls, line.ts, [token])
-
     def _submit(self, line: SyslogLine, client: Client, token: Token, step: Step) -> None:
-        if not client.username:  # not an authenticated submission (relay, local, re-injection)
+        if not client.username or client.reinjected:
+            # Not an authenticated submission: a relay, local mail, or a content filter
+            # re-injecting a message already counted when it first arrived.
             step.skipped = True
             step.released.append(token)
             return
         connection = self._connections.get(line.pid)
         tokens = [token] + (connection.tokens if connection else [])
-        self._holds.hold(tokens)
-        previous = self._submissions.pop(client.qid, None)
-        if previous is not None:  # replayed line: the newer copy supersedes
-            step.released.extend(self._holds.release(previous.tokens))
-        tls = connection.tls if connection else None
-        self._submissions[client.qid] = _Submission(client, tls, line.ts, tokens)
-        if len(self._submissions) > self.config.max_pending_sessions:
-            _, oldest = self._submissions.popitem(last=False)
-            self._emit(oldest, None, step)
+        tls = connection.value.tls if connection else None
+        step.released += self._submissions.open(client.qid, _Submission(client, tls), line.ts,
+                                                tokens)
 
     def _complete(self, queued: Queued, token: Token, step: Step) -> None:
-        submission = self._submissions.pop(queued.qid, None)
+        entry, released = self._submissions.close(queued.qid)
         step.released.append(token)
-        if submission is None:
+        if entry is None:
             step.skipped = True  # unauthenticated message, or its client= line timed out
             return
-        self._emit(submission, queued, step)
+        step.events.append(self._event(entry.value, entry.started, queued))
+        step.released += released
 
-    def _emit(self, sub: _Submission, queued: Queued | None, step: Step) -> None:
+    def _disconnect(self, line: SyslogLine, summary: Disconnect, token: Token,
+                    step: Step) -> None:
+        entry, released = self._connections.close(line.pid)
+        step.released += [token, *released]
+        logged = entry.value.failures_logged if entry else 0
+        # Postfix 3.x `auth=N/M`: M-N attempts failed. Count those no warning line reported.
+        for n in range(max(0, summary.auth_failed - logged)):
+            step.events.append(self._failure(
+                line, summary.client_host, summary.client_ip, None, None, n))
+
+    def _event(self, sub: _Submission, ts: datetime, queued: Queued | None) -> AuthEvent:
         sender, domain = sender_identity(sub.client.username, self.config.default_domain)
         tls = sub.tls
-        step.events.append(AuthEvent(
-            event_id=event_id(NAME, self.server, sub.client.qid, sub.ts.isoformat()),
+        return AuthEvent(
+            event_id=event_id(NAME, self.server, sub.client.qid, ts.isoformat()),
             kind="submission",
-            ts=sub.ts,
+            ts=ts,
             server=self.server,
             source=NAME,
             sender=sender,
             sender_domain=domain,
             envelope_from=queued.envelope_from if queued else None,
-            auth_mechanism=sub.client.method,
+            auth_mechanism=mechanism_of(sub.client.method),
             client_ip=sub.client.client_ip,
             client_host=sub.client.client_host,
             tls_version=tls.version if tls else "unknown",
@@ -241,44 +254,36 @@ class PostfixSessions:
             message_id=sub.client.qid,
             recipients=queued.recipients if queued else None,
             size=queued.size if queued else None,
-        ))
-        step.released.extend(self._holds.release(sub.tokens))
+        )
 
-    def _failure(self, line: SyslogLine, failed: AuthFailed) -> AuthEvent:
-        sender, domain = sender_identity(failed.username, self.config.default_domain)
+    def _failure(self, line: SyslogLine, host: str | None, ip: str | None,
+                 mechanism: str | None, username: str | None, n: int = 0) -> AuthEvent:
+        sender, domain = sender_identity(username, self.config.default_domain)
+        connection = self._connections.get(line.pid)
+        tls = connection.value.tls if connection else None
         return AuthEvent(
-            event_id=event_id(NAME, self.server, line.ts.isoformat(), line.pid, line.message),
+            event_id=event_id(failure_id(NAME, line), n),
             kind="auth_failure",
             ts=line.ts,
             server=self.server,
             source=NAME,
             sender=sender,
             sender_domain=domain,
-            auth_mechanism=failed.mechanism,
-            client_ip=failed.client_ip,
-            client_host=failed.client_host,
-            tls_version=self._tls_of(line.pid),
+            auth_mechanism=mechanism,
+            client_ip=ip,
+            client_host=host,
+            tls_version=tls.version if tls else "unknown",
         )
-
-    def _tls_of(self, pid: int | None) -> str:
-        connection = self._connections.get(pid)
-        return connection.tls.version if connection else "unknown"
 
     def expire(self, now: datetime) -> Step:
         step = Step()
         horizon = now - self._timeout
-        while self._submissions:
-            sub = next(iter(self._submissions.values()))
-            if sub.ts > horizon:
-                break
-            self._submissions.popitem(last=False)
-            self._emit(sub, None, step)
-        while self._connections:
-            connection = next(iter(self._connections.values()))
-            if connection.seen > horizon:
-                break
-            self._connections.popitem(last=False)
-            step.released.extend(self._holds.release(connection.tokens))
+        limit = self.config.max_pending_sessions
+        for entry, released in self._submissions.expire(horizon, limit):
+            step.events.append(self._event(entry.value, entry.started, None))
+            step.released += released
+        for _, released in self._connections.expire(horizon, limit):
+            step.released += released
         return step
 
 
@@ -287,6 +292,9 @@ class Postfix:
 
     def claims(self, program: str) -> bool:
         return claims(program)
+
+    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
+        return None  # Postfix logs only through syslog
 
     def sessions(self, server: str, config: NormalizeConfig) -> PostfixSessions:
         return PostfixSessions(server, config)

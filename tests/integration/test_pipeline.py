@@ -10,7 +10,7 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from pipeline.generate import PostfixGenerator
+from pipeline.synthetic import LogGenerator
 from tests.helpers import consume, create_topics, json_lines, produce, wait_for
 
 pytestmark = pytest.mark.integration
@@ -18,9 +18,9 @@ pytestmark = pytest.mark.integration
 
 def _corpus(count: int, seed: int) -> tuple[list[tuple[bytes, bytes]], list[dict[str, Any]]]:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    lines, truth = PostfixGenerator(seed).log(count, start)
-    # Keyed by server (the second field), as a shipper does, so a server's lines stay ordered.
-    return [(line.split(" ", 2)[1].encode(), line.encode()) for line in lines], truth
+    lines, truth = LogGenerator("postfix", seed).log(count, start)
+    # Keyed by server, as a shipper does, so that a server's lines stay ordered.
+    return [(server.encode(), line.encode()) for server, line in lines], truth
 
 
 def _without_id(event: dict[str, Any]) -> dict[str, Any]:

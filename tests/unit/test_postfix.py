@@ -8,8 +8,8 @@ import pytest
 
 from pipeline.dialects.base import Invalid, NormalizeConfig
 from pipeline.dialects.postfix import AuthFailed, Client, Disconnect, Queued, Tls, parse
-from pipeline.generate import PostfixGenerator
 from pipeline.normalize import Normalizer, normalize_lines
+from pipeline.synthetic import LogGenerator
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
@@ -43,7 +43,7 @@ GRAMMAR = [
      Queued("4F9D21C2A", None, 999, 1)),
     ("postfix/submission/smtpd",
      "disconnect from unknown[192.0.2.1] ehlo=2 starttls=1 auth=1 mail=1 rcpt=1 data=1 quit=1",
-     Disconnect()),
+     Disconnect(None, "192.0.2.1", 0)),
     ("postfix/submission/smtpd",
      "warning: unknown[203.0.113.50]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
      AuthFailed(None, "203.0.113.50", "LOGIN", None)),
@@ -80,7 +80,7 @@ def _lines(*rows: tuple[float, str]) -> list[bytes]:
 def _run(lines: list[bytes], **config):
     normalizer = Normalizer(NormalizeConfig(**config))
     events, rejections, released = [], [], []
-    for out in normalize_lines(iter(lines), normalizer, T0):
+    for out in normalize_lines(((None, line) for line in lines), normalizer, T0):
         events += out.events
         rejections += out.rejections
         released += out.released
@@ -176,8 +176,8 @@ def test_broken_relevant_line_goes_to_dead_letters():
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_generated_log_equals_ground_truth(seed):
-    lines, truth = PostfixGenerator(seed).log(400, T0)
-    events, rejections, released = _run([line.encode() for line in lines])
+    lines, truth = LogGenerator("postfix", seed).log(400, T0)
+    events, rejections, released = _run([line.encode() for _, line in lines])
     assert rejections == []
     got = [e.model_dump(mode="json", exclude={"event_id"}) for e in events]
     key = lambda e: (e["ts"], e["server"], e["kind"], e["client_ip"] or "")  # noqa: E731
