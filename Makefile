@@ -34,3 +34,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP) kafka-jars
+	@command -v pflogsumm >/dev/null || (apt-get update -q && apt-get install -y -q pflogsumm)
+	$(PY) bench/normalize_vs_pflogsumm.py | tee -a bench/RESULTS.md

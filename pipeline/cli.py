@@ -38,8 +38,7 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
 def normalize(settings: Settings, source: str | None, year: int | None,
               rejects: click.utils.LazyFile | None, host: str | None, keyed: bool) -> None:
     """Raw log lines or JSON envelopes on stdin → canonical events as JSON lines on stdout."""
-    from pipeline.normalize import Normalizer, normalize_lines
-    from pipeline.worker import normalize_config
+    from pipeline.normalize import Normalizer, normalize_config, normalize_lines
 
     normalizer = Normalizer(normalize_config(settings), settings.max_line_bytes, source, year)
     out = sys.stdout
@@ -110,16 +109,21 @@ def feed(settings: Settings, rate: float, count: int, seed: int) -> None:
               help="UTC start time (default: now).")
 @click.option("--truth", type=click.File("w"), default=None,
               help="Write the encoded events (ground truth) here as JSON lines.")
+@click.option("--noise/--no-noise", default=True,
+              help="Mix in failed logins, inbound mail and other programs' lines.")
+@click.option("--rfc3164", is_flag=True, help="Year-less `Nov 28 10:00:00` syslog stamps.")
 @click.option("--keys/--no-keys", default=False,
               help="Prefix each line with its server and a TAB (the Kafka key), as `replay` "
                    "and `normalize --keyed` read it.")
 def generate(source: str, count: int, seed: int, accounts: int, start: datetime | None,
-             truth: click.utils.LazyFile | None, keys: bool) -> None:
+             truth: click.utils.LazyFile | None, noise: bool, rfc3164: bool,
+             keys: bool) -> None:
     """Write a realistic synthetic MTA log to stdout, reproducible by seed."""
     from pipeline.synthetic import LogGenerator
 
     begin = start.replace(tzinfo=UTC) if start else datetime.now(UTC).replace(microsecond=0)
-    lines, expected = LogGenerator(source, seed, accounts).log(count, begin)
+    gen = LogGenerator(source, seed, accounts, noise=noise, rfc3164=rfc3164)
+    lines, expected = gen.log(count, begin)
     if keys:
         sys.stdout.writelines(f"{server}\t{line}\n" for server, line in lines)
     else:

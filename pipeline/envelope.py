@@ -35,13 +35,13 @@ Headerless = Callable[[str, "str | None", tzinfo], "SyslogLine | None"]
 
 def decode(
     raw: bytes, received: datetime, zone: tzinfo, max_bytes: int, year: int | None = None,
-    host: str | None = None, headerless: Sequence[Headerless] = (),
+    host: str | None = None, headerless: Sequence[Headerless] = (), text: str | None = None,
 ) -> Decoded:
     """`host` (the Kafka key) names the server of lines that carry none (Exim's and
     Exchange's own log files); `headerless` are the dialects' parsers for such lines."""
     if len(raw) > max_bytes:
         return Undecodable("too_large", f"{len(raw)} bytes, limit {max_bytes}")
-    text = raw.decode("utf-8", errors="replace").strip()
+    text = (text if text is not None else raw.decode("utf-8", errors="replace")).strip()
     if not text:
         return Undecodable("empty", "empty message")
     if text[0] == "{":

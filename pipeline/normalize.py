@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pipeline.dialects import BY_NAME, DIALECTS, detect
@@ -21,8 +21,10 @@ from schemas.rejection import Rejection, Stage
 
 if TYPE_CHECKING:
     from pipeline.metrics import Metrics
+    from pipeline.settings import Settings
 
 RAW_EXCERPT = 4096
+ONE_SECOND = timedelta(seconds=1)
 MAX_REPEAT = 10_000
 _REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[ ?(?P<msg>.*?) ?\]$")
 
@@ -67,15 +69,34 @@ class Normalizer:
         self.year = year
         self.metrics = metrics
         self._sessions: dict[tuple[str, str], Sessions] = {}
-        self._headerless = [d.headerless for d in ([self.forced] if self.forced else DIALECTS)]
+        dialects = [self.forced] if self.forced else list(DIALECTS)
+        self._headerless = [d.headerless for d in dialects]
+        markers = {m for d in dialects for m in d.markers} | {"message repeated", "event_id"}
+        self._maybe_relevant = re.compile("|".join(map(re.escape, sorted(markers)))).search
+        self._next_expiry: dict[tuple[str, str], datetime] = {}
         self._copies: dict[Token, int] = {}  # token → copies of a folded repeat still held
+        self._programs: dict[str, Dialect | None] = {}
+
+    def _detect(self, program: str) -> Dialect | None:
+        try:
+            return self._programs[program]
+        except KeyError:
+            if len(self._programs) > 10_000:  # bounded: program tags come from the input
+                self._programs.clear()
+            found = self._programs[program] = detect(program)
+            return found
 
     def feed(self, raw: bytes, token: Token, received: datetime,
              origin: Origin | None = None, key: bytes | None = None) -> Outcome:
         """`key` is the Kafka key: the server host, for log lines that do not name it."""
+        text = raw.decode("utf-8", errors="replace") if len(raw) <= self.max_line_bytes else None
+        if text is not None and not self._maybe_relevant(text):
+            # The cheap path for most of a mail log: no dialect could care about this line.
+            self._count("none", "skipped")
+            return Outcome(released=[token])
         host = key.decode("utf-8", errors="replace") if key else None
         decoded = decode(raw, received, self.zone, self.max_line_bytes, self.year, host,
-                         self._headerless)
+                         self._headerless, text)
         out = Outcome()
         if isinstance(decoded, Undecodable):
             out.rejections.append(self._reject(raw, received, origin, "decode", None,
@@ -92,7 +113,7 @@ class Normalizer:
 
     def _feed_line(self, line: SyslogLine, raw: bytes, token: Token, received: datetime,
                    origin: Origin | None, out: Outcome) -> None:
-        dialect = self.forced or detect(line.program)
+        dialect = self.forced or self._detect(line.program)
         if dialect is None:
             out.released.append(token)
             self._count("none", "skipped")
@@ -101,11 +122,16 @@ class Normalizer:
         sessions = self._sessions.get(key)
         if sessions is None:
             sessions = self._sessions[key] = dialect.sessions(line.host, self.config)
-        repeated = _REPEATED.match(line.message)
+        repeated = _REPEATED.match(line.message) if "message repeated" in line.message else None
         if repeated is None:
             step = sessions.feed(line, token)
         else:
             step = self._feed_repeats(sessions, line, repeated, token)
+        if not step.skipped and (line.ts >= self._next_expiry.get(key, line.ts)
+                                 or sessions.pending() > self.config.max_pending_sessions):
+            # Expiry by event time, at most once a second per server: cheap, and replays the same.
+            self._next_expiry[key] = line.ts + ONE_SECOND
+            step.extend(sessions.expire(line.ts))
         self._merge(step, out)
         for invalid in step.invalid:
             out.rejections.append(self._reject(raw, received, origin, "parse", dialect.name,
@@ -177,3 +203,8 @@ def normalize_lines(lines: Iterable[tuple[bytes | None, bytes]], normalizer: Nor
     for number, (key, raw) in enumerate(lines):
         yield normalizer.feed(raw, number, received, key=key)
     yield normalizer.expire(None)
+
+
+def normalize_config(settings: Settings) -> NormalizeConfig:
+    return NormalizeConfig(settings.default_domain, settings.zone,
+                           settings.session_timeout_seconds, settings.max_pending_sessions)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -64,27 +65,45 @@ def parse_syslog(line: str, reference: datetime, zone: tzinfo, year: int | None 
     SyslogLine | None
 ):
     """Split a syslog line; None when it has no recognisable header."""
-    match = _RFC3339.match(line)
+    match = _RFC3339.match(line) if line[:1].isdigit() or line[:1] == "<" else None
     if match is not None:
         try:
-            ts = parse_rfc3339(match["stamp"], zone)
+            ts = _rfc3339_cached(match["stamp"], zone)
         except ValueError:
             return None
         return _line(match, ts)
     match = _RFC3164.match(line)
     if match is None:
         return None
-    month, day = _MONTHS.get(match["mon"], 0), int(match["day"])
+    # Year inference needs the reference only to the hour; the cache key says so.
+    ts3164 = _rfc3164_cached(match["mon"], match["day"], match["time"], zone,
+                             year if year is not None else -int(reference.timestamp() // 3600))
+    return None if ts3164 is None else _line(match, ts3164)
+
+
+# Log lines arrive in bursts with the same stamp: converting each distinct stamp once saves
+# most of the datetime work on the hot path.
+_rfc3339_cached = lru_cache(maxsize=8192)(parse_rfc3339)
+
+
+@lru_cache(maxsize=8192)
+def _rfc3164_cached(mon: str, day_text: str, time: str, zone: tzinfo,
+                    year_or_hour: int) -> datetime | None:
+    """`year_or_hour` ≥ 0 is an explicit year; < 0 is minus the reference hour since epoch."""
+    month, day = _MONTHS.get(mon, 0), int(day_text)
     if not month:
         return None
-    local_ref = reference.astimezone(zone)
-    the_year = year if year is not None else infer_year(month, day, local_ref)
-    hour, minute, second = (int(x) for x in match["time"].split(":"))
+    if year_or_hour >= 0:
+        the_year = year_or_hour
+    else:
+        reference = datetime.fromtimestamp(-year_or_hour * 3600, UTC).astimezone(zone)
+        the_year = infer_year(month, day, reference)
+    hour, minute, second = (int(x) for x in time.split(":"))
     try:
         local = datetime(the_year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError:
         return None
-    return _line(match, local.astimezone(UTC))
+    return local.astimezone(UTC)
 
 
 def _line(match: re.Match[str], ts: datetime) -> SyslogLine:

@@ -19,20 +19,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipeline import reports
 from pipeline.clickhouse import ClickHouse, connect, migrate
-from pipeline.dialects.base import NormalizeConfig
 from pipeline.kafka import ensure_topics, faust_credentials
 from pipeline.metrics import Metrics
-from pipeline.normalize import Normalizer, Origin, Outcome
+from pipeline.normalize import Normalizer, Origin, Outcome, normalize_config
 from pipeline.settings import Settings
 from pipeline.sink import EventSink
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-
-
-def normalize_config(settings: Settings) -> NormalizeConfig:
-    return NormalizeConfig(settings.default_domain, settings.zone,
-                           settings.session_timeout_seconds, settings.max_pending_sessions)
 
 
 def utc_now() -> datetime:

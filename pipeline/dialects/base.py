@@ -60,6 +60,7 @@ class Sessions(Protocol):
 
 class Dialect(Protocol):
     name: str
+    markers: tuple[str, ...]  # substrings every relevant line contains one of
 
     def claims(self, program: str) -> bool:
         """Cheap test on the syslog program tag."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from functools import lru_cache
 
 from pipeline.syslog import SyslogLine
 
@@ -25,6 +26,7 @@ def canonical_tls(label: str | None) -> str:
     return _TLS_LABELS.get(label.strip().lower().replace("_", "."), "unknown")
 
 
+@lru_cache(maxsize=65536)  # clients repeat; parsing an address is the costly part
 def canonical_ip(text: str | None) -> str | None:
     if not text:
         return None

@@ -126,7 +126,6 @@ class ExchangeSessions:
         if event == "-":
             _, released = self._sessions.close(session_id)
             step.released += released
-        step.extend(self.expire(line.ts))
         return step
 
     def _col(self, row: list[str], name: str) -> str:
@@ -200,6 +199,7 @@ class ExchangeSessions:
 
 class Exchange:
     name = NAME
+    markers = ("Z,", "#Fields:")  # every row of a session matters
 
     def claims(self, program: str) -> bool:
         return program == PROGRAM

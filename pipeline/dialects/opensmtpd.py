@@ -90,7 +90,6 @@ class OpenSmtpdSessions:
         elif what == "disconnected":
             _, released = self._sessions.close(sid)
             step.released += released
-        step.extend(self.expire(line.ts))
         return step
 
     def _authentication(self, line: SyslogLine, session: _Session, kv: dict[str, str],
@@ -136,6 +135,7 @@ class OpenSmtpdSessions:
 
 class OpenSmtpd:
     name = NAME
+    markers = (" smtp ",)
 
     def claims(self, program: str) -> bool:
         return program == "smtpd"

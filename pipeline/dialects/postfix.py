@@ -33,6 +33,9 @@ from pipeline.syslog import SyslogLine
 from schemas.event import AuthEvent
 
 NAME = "postfix"
+# A line without any of these is never about submission (checked before any parsing).
+MARKERS = ("TLS connection established", "client=", "from=<", "disconnect from",
+           "authentication failed")
 
 _QID = r"(?P<qid>[0-9A-Za-z]{5,20})"
 _TLS = re.compile(
@@ -199,7 +202,6 @@ class PostfixSessions:
             connection = self._connections.get(line.pid)
             assert connection is not None
             connection.value.failures_logged += 1
-        step.extend(self.expire(line.ts))
         return step
 
     def _submit(self, line: SyslogLine, client: Client, token: Token, step: Step) -> None:
@@ -289,6 +291,7 @@ class PostfixSessions:
 
 class Postfix:
     name = NAME
+    markers = MARKERS
 
     def claims(self, program: str) -> bool:
         return claims(program)

@@ -96,7 +96,6 @@ class SendmailSessions:
         else:
             step.skipped = True
             step.released.append(token)
-        step.extend(self.expire(line.ts))
         return step
 
     def _connection(self, line: SyslogLine, token: Token) -> _Connection:
@@ -203,6 +202,7 @@ class SendmailSessions:
 
 class Sendmail:
     name = NAME
+    markers = ("STARTTLS=server", "AUTH=server", ": from=", "AUTH failure")
 
     def claims(self, program: str) -> bool:
         return program in ("sendmail", "sm-mta", "sm-msp-queue") or program.startswith("sm-")

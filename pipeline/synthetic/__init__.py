@@ -31,11 +31,15 @@ ACCOUNTS = ("scanner", "printer", "crm", "alerts", "noreply", "billing", "alice"
 
 class LogGenerator:
     def __init__(self, dialect: str = "postfix", seed: int = 1, accounts: int = 40,
-                 repeats: bool = True) -> None:
+                 repeats: bool = True, noise: bool = True, rfc3164: bool = False) -> None:
+        """`noise=False`: only authenticated submissions (for comparisons with pflogsumm);
+        `rfc3164`: classic year-less syslog stamps instead of RFC 3339."""
         self.dialect = dialect
         self.render = RENDERERS[dialect]
         self.rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
         self.repeats = repeats
+        self.noise_share = 0.2 if noise else 0.0
+        self.rfc3164 = rfc3164
         self._qid = 0
         self._pid = 4000
         self.accounts = [self._account(i) for i in range(accounts)]
@@ -94,9 +98,9 @@ class LogGenerator:
         while made < count:
             t += timedelta(milliseconds=int(self.rng.expovariate(1 / spacing) * 1000) + 1)
             roll = self.rng.random()
-            if roll < 0.08:
+            if roll < 0.4 * self.noise_share:
                 yield self._maybe_repeated(self.failure(t))
-            elif roll < 0.2:
+            elif roll < self.noise_share:
                 yield self.noise(t)
             else:
                 made += 1
@@ -125,9 +129,14 @@ class LogGenerator:
         truth: list[dict[str, Any]] = []
         for session in self.sessions(count, start):
             for ts, text, syslog in session.lines:
-                line = f"{iso(ts)} {text}" if syslog else text
+                line = f"{self._stamp(ts)} {text}" if syslog else text
                 stamped.append((ts, len(stamped), session.server, line))
             truth.extend(session.truth)
         stamped.sort()
         return [(server, line) for _, _, server, line in stamped], truth
+
+    def _stamp(self, ts: datetime) -> str:
+        if self.rfc3164:
+            return ts.strftime("%b %e %H:%M:%S")
+        return iso(ts)
 

@@ -132,7 +132,7 @@ def test_same_input_gives_same_event_id():
 
 def test_session_without_qmgr_line_is_emitted_after_timeout():
     lines = _lines(SESSION[0], SESSION[1],
-                   (400.0, "postfix/submission/smtpd[200]: connect from unknown[192.0.2.2]"))
+                   (400.0, "postfix/submission/smtpd[200]: disconnect from unknown[192.0.2.2]"))
     normalizer = Normalizer(NormalizeConfig(session_timeout_seconds=300))
     outs = [normalizer.feed(line, i, T0) for i, line in enumerate(lines)]
     assert [len(o.events) for o in outs] == [0, 0, 1]

@@ -1,0 +1,108 @@
+"""Benchmark: `smtp-auth normalize` against Debian's pflogsumm over the same Postfix log.
+
+1. Speed: a generated 1M-line Postfix log (RFC 3164 stamps, with failed logins, inbound
+   mail and other programs' lines), each tool timed on the same file in the same run
+   (best of `--repeat`).
+2. Agreement: a generated log where every message is an authenticated submission whose
+   envelope sender is the SASL user; our per-sender message counts must equal pflogsumm's
+   "Senders by message count".
+
+Writes a Markdown section to stdout; `make bench` appends it to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SMTP_AUTH = [sys.executable, "-m", "pipeline.cli"]
+
+
+def _generate(path: Path, sessions: int, noise: bool, seed: int) -> int:
+    args = [*SMTP_AUTH, "generate", "--count", str(sessions), "--accounts", "2000", "--seed",
+            str(seed), "--rfc3164", "--start", "2026-11-20T00:00:00"]
+    if not noise:
+        args.append("--no-noise")
+    with path.open("wb") as out:
+        subprocess.run(args, stdout=out, check=True, cwd=ROOT)
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
+
+
+def _timed(args: list[str], stdin: Path | None, repeat: int) -> tuple[float, bytes]:
+    best, output = float("inf"), b""
+    for _ in range(repeat):
+        with (stdin.open("rb") if stdin else open(os.devnull, "rb")) as f:
+            start = time.perf_counter()
+            done = subprocess.run(args, stdin=f, capture_output=True, check=True, cwd=ROOT)
+            best = min(best, time.perf_counter() - start)
+            output = done.stdout
+    return best, output
+
+
+def _pflogsumm_senders(report: str) -> Counter[str]:
+    section = report.split("Senders by message count", 1)[1].split("\n\n", 1)[0]
+    counts: Counter[str] = Counter()
+    for line in section.splitlines():
+        match = re.match(r"\s*(\d+)\s+(\S+)$", line)
+        if match:
+            counts[match[2]] = int(match[1])
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("pflogsumm") is None:
+        sys.exit("pflogsumm not found: apt-get install pflogsumm")
+    work = Path(tempfile.mkdtemp(prefix="bench-pflog-"))
+    # ~8 lines per submission session plus noise: size the run to about --lines lines.
+    speed_log = work / "speed.log"
+    n_lines = _generate(speed_log, max(1, args.lines * 10 // 85), True, 1)
+    ours_s, _ = _timed([*SMTP_AUTH, "normalize", "--year", "2026"], speed_log, args.repeat)
+    theirs_s, _ = _timed(["pflogsumm", str(speed_log)], None, args.repeat)
+
+    agree_log = work / "agree.log"
+    agree_lines = _generate(agree_log, 50_000, False, 2)
+    _, ours_out = _timed([*SMTP_AUTH, "normalize", "--year", "2026"], agree_log, 1)
+    ours = Counter(json.loads(line)["sender"] for line in ours_out.splitlines()
+                   if json.loads(line)["kind"] == "submission")
+    _, report = _timed(["pflogsumm", "-u", "1000000", str(agree_log)], None, 1)
+    theirs = _pflogsumm_senders(report.decode())
+    shutil.rmtree(work)
+
+    print(f"### normalize vs pflogsumm ({time.strftime('%Y-%m-%d')})\n")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {platform.platform()}\n")
+    print("| tool | lines | seconds (best of %d) | lines/s |" % args.repeat)
+    print("|---|---|---|---|")
+    print(f"| smtp-auth normalize | {n_lines} | {ours_s:.2f} | {n_lines / ours_s:,.0f} |")
+    print(f"| pflogsumm 1.1.5 | {n_lines} | {theirs_s:.2f} | {n_lines / theirs_s:,.0f} |")
+    print(f"\nRatio pflogsumm time / ours: **{theirs_s / ours_s:.2f}** (≥ 1 means ours is as "
+          f"fast or faster).\n")
+    same = ours == theirs
+    print(f"Agreement on a {agree_lines}-line all-submission log: {len(ours)} senders, "
+          f"{sum(ours.values())} messages; per-sender counts equal pflogsumm's "
+          f"'Senders by message count': **{'yes' if same else 'NO'}**.\n")
+    if not same:
+        diff = {k: (ours.get(k), theirs.get(k)) for k in set(ours) | set(theirs)
+                if ours.get(k) != theirs.get(k)}
+        print(f"Differences (ours, pflogsumm), first 10: {list(diff.items())[:10]}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
