@@ -29,7 +29,7 @@ integration: $(STAMP) kafka-jars
 	$(PY) -m pytest tests/integration
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check pipeline schemas tests
+	$(VENV)/bin/ruff check pipeline schemas tests bench
 	$(VENV)/bin/mypy
 
 clean:

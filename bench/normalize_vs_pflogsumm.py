@@ -87,7 +87,7 @@ def main() -> None:
     print(f"### normalize vs pflogsumm ({time.strftime('%Y-%m-%d')})\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {platform.platform()}\n")
-    print("| tool | lines | seconds (best of %d) | lines/s |" % args.repeat)
+    print(f"| tool | lines | seconds (best of {args.repeat}) | lines/s |")
     print("|---|---|---|---|")
     print(f"| smtp-auth normalize | {n_lines} | {ours_s:.2f} | {n_lines / ours_s:,.0f} |")
     print(f"| pflogsumm 1.1.5 | {n_lines} | {theirs_s:.2f} | {n_lines / theirs_s:,.0f} |")

@@ -80,7 +80,7 @@ def parse(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invali
 
 class Dovecot:
     name = NAME
-    markers = ("submission-login",)
+    markers: tuple[str, ...] = ("submission-login",)
 
     def claims(self, program: str) -> bool:
         return program == "dovecot" or program.startswith("dovecot/")

@@ -199,7 +199,7 @@ class ExchangeSessions:
 
 class Exchange:
     name = NAME
-    markers = ("Z,", "#Fields:")  # every row of a session matters
+    markers: tuple[str, ...] = ("Z,", "#Fields:")  # every row of a session matters
 
     def claims(self, program: str) -> bool:
         return program == PROGRAM

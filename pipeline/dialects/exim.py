@@ -149,7 +149,7 @@ def _failure(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Inv
 
 class Exim:
     name = NAME
-    markers = (" <= ", "authenticator failed")
+    markers: tuple[str, ...] = (" <= ", "authenticator failed")
 
     def claims(self, program: str) -> bool:
         return claims(program)

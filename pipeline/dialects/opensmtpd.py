@@ -135,7 +135,7 @@ class OpenSmtpdSessions:
 
 class OpenSmtpd:
     name = NAME
-    markers = (" smtp ",)
+    markers: tuple[str, ...] = (" smtp ",)
 
     def claims(self, program: str) -> bool:
         return program == "smtpd"

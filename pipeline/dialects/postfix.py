@@ -291,7 +291,7 @@ class PostfixSessions:
 
 class Postfix:
     name = NAME
-    markers = MARKERS
+    markers: tuple[str, ...] = MARKERS
 
     def claims(self, program: str) -> bool:
         return claims(program)

@@ -202,7 +202,7 @@ class SendmailSessions:
 
 class Sendmail:
     name = NAME
-    markers = ("STARTTLS=server", "AUTH=server", ": from=", "AUTH failure")
+    markers: tuple[str, ...] = ("STARTTLS=server", "AUTH=server", ": from=", "AUTH failure")
 
     def claims(self, program: str) -> bool:
         return program in ("sendmail", "sm-mta", "sm-msp-queue") or program.startswith("sm-")
