@@ -123,10 +123,13 @@ class Normalizer:
         if sessions is None:
             sessions = self._sessions[key] = dialect.sessions(line.host, self.config)
         repeated = _REPEATED.match(line.message) if "message repeated" in line.message else None
-        if repeated is None:
-            step = sessions.feed(line, token)
-        else:
-            step = self._feed_repeats(sessions, line, repeated, token)
+        try:
+            if repeated is None:
+                step = sessions.feed(line, token)
+            else:
+                step = self._feed_repeats(sessions, line, repeated, token)
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the worker
+            step = self._recover(key, sessions, token, exc)
         if not step.skipped and (line.ts >= self._next_expiry.get(key, line.ts)
                                  or sessions.pending() > self.config.max_pending_sessions):
             # Expiry by event time, at most once a second per server: cheap, and replays the same.
@@ -138,6 +141,17 @@ class Normalizer:
                                                invalid.reason, invalid.detail))
         outcome = "rejected" if step.invalid else "skipped" if step.skipped else "parsed"
         self._count(dialect.name, outcome)
+
+    def _recover(self, key: tuple[str, str], sessions: Sessions, token: Token,
+                 exc: Exception) -> Step:
+        """A dialect raised: flush that server's state (emitting what it knew, releasing what
+        it held), start afresh, and dead-letter the line. Fuzzing keeps this path unused."""
+        del self._sessions[key]
+        step = sessions.expire(datetime.max.replace(tzinfo=UTC))
+        if token not in step.released:
+            step.released.append(token)
+        step.invalid.append(Invalid("parser_error", f"{type(exc).__name__}: {exc}"[:500]))
+        return step
 
     def _feed_repeats(self, sessions: Sessions, line: SyslogLine, repeated: re.Match[str],
                       token: Token) -> Step:

@@ -29,8 +29,8 @@ from pipeline.syslog import SyslogLine
 from schemas.event import AuthEvent
 
 NAME = "dovecot"
-_PREFIX = re.compile(r"submission-login: (?:Info: )?(?P<what>Login|Disconnected|Login aborted)"
-                     r"(?P<why>[^:]*): (?P<fields>.*)$", re.DOTALL)
+_PREFIX = re.compile(r"submission-login: (?:Info: )?(?P<what>Login aborted|Login|Disconnected)"
+                     r"(?P<why>.*?): (?P<fields>\w+=.*)$", re.DOTALL)
 _FAILED = re.compile(r"auth failed, (?P<n>\d+) attempts?")
 _VERSION = re.compile(r"\b(TLSv1(?:\.\d)?|SSLv3)\b")
 

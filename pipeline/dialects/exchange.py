@@ -102,7 +102,12 @@ class ExchangeSessions:
             step.skipped = True
             step.released.append(token)
             return step
-        row = next(csv.reader([text]), [])
+        try:
+            row = next(csv.reader([text]), [])
+        except csv.Error as exc:
+            step.invalid.append(Invalid("exchange_bad_csv", str(exc)))
+            step.released.append(token)
+            return step
         try:
             session_id, event = self._col(row, "session-id"), self._col(row, "event")
             data, context = self._col(row, "data"), self._col(row, "context")
@@ -147,7 +152,8 @@ class ExchangeSessions:
         elif event == "<":
             upper = data.upper()
             if upper.startswith("AUTH "):
-                s.mechanism = mechanism_of(data.split()[1])
+                words = data.split()
+                s.mechanism = mechanism_of(words[1]) if len(words) > 1 else None
             elif upper.startswith("MAIL FROM:"):
                 s.mail_from = envelope_address(data[10:].split(" ", 1)[0])
                 size = _SIZE.search(data)

@@ -1,0 +1,71 @@
+"""Dovecot submission-login and OpenSMTPD lines."""
+
+from __future__ import annotations
+
+from tests.unit.dialect_helpers import pick, run
+
+DOVECOT_LOGIN = ("Nov 28 10:00:00 mx1 dovecot: submission-login: Login: user=<Alice@Example.com>, "
+                 "method=PLAIN, rip=192.0.2.7, lip=10.0.0.5, mpid=1234, TLS, session=<AbCd>")
+
+
+def test_dovecot_login_and_failures():
+    events, rejections = run([
+        DOVECOT_LOGIN,
+        "Nov 28 10:00:01 mx1 dovecot: submission-login: Disconnected (auth failed, 3 attempts "
+        "in 12 secs): user=<bob@example.com>, method=LOGIN, rip=203.0.113.9, lip=10.0.0.5, "
+        "session=<x>",
+        "Nov 28 10:00:02 mx1 dovecot: submission-login: Info: Login aborted: Connection closed "
+        "(auth failed, 1 attempts in 2 secs) (auth_failed): user=<carol>, method=PLAIN, "
+        "rip=203.0.113.10, lip=10.0.0.5, TLS, session=<y>",
+        "Nov 28 10:00:03 mx1 dovecot: imap-login: Login: user=<alice@example.com>, method=PLAIN, "
+        "rip=192.0.2.7, lip=10.0.0.5, TLS",
+        "Nov 28 10:00:04 mx1 dovecot: submission-login: Disconnected (no auth attempts in 0 "
+        "secs): user=<>, rip=192.0.2.7, lip=10.0.0.5",
+    ])
+    assert rejections == []
+    assert [pick(e, "kind", "sender", "auth_mechanism", "client_ip", "tls_version")
+            for e in events] == [
+        ("submission", "alice@example.com", "PLAIN", "192.0.2.7", "unknown"),
+        *[("auth_failure", "bob@example.com", "LOGIN", "203.0.113.9", "none")] * 3,
+        ("auth_failure", "carol", "PLAIN", "203.0.113.10", "unknown"),
+    ]
+    assert len({e["event_id"] for e in events}) == 5
+
+
+def test_dovecot_logged_protocol_version():
+    events, _ = run([DOVECOT_LOGIN.replace(", TLS,", ", TLS, TLSv1.1,")])
+    assert events[0]["tls_version"] == "TLS1.1"
+
+
+def test_opensmtpd_66_session():
+    sid = "1a2b3c4d5e6f7a8b"
+    events, rejections = run([
+        f"Nov 28 10:00:00 mx1 smtpd[771]: {sid} smtp connected address=192.0.2.7 host=pc.lan",
+        f"Nov 28 10:00:00 mx1 smtpd[771]: {sid} smtp tls ciphers=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256",
+        f"Nov 28 10:00:01 mx1 smtpd[771]: {sid} smtp authentication user=Dave@Example.com result=ok",
+        f"Nov 28 10:00:02 mx1 smtpd[771]: {sid} smtp message msgid=0a1b2c3d size=1234 nrcpt=2 proto=ESMTP",
+        f"Nov 28 10:00:03 mx1 smtpd[771]: {sid} smtp disconnected reason=quit",
+    ])
+    assert rejections == []
+    assert [pick(e, "kind", "sender", "client_ip", "client_host", "tls_version", "size",
+                 "recipients", "message_id") for e in events] == [
+        ("submission", "dave@example.com", "192.0.2.7", "pc.lan", "TLS1.2", 1234, 2, "0a1b2c3d")]
+
+
+def test_opensmtpd_older_event_form_and_failure():
+    sid = "ffffeeeeddddcccc"
+    events, _ = run([
+        f"Nov 28 10:00:00 mx1 smtpd[771]: {sid} smtp event=authentication user=eve "
+        f"address=203.0.113.4 host=<unknown> result=permfail",
+    ])
+    assert [pick(e, "kind", "sender", "client_ip", "tls_version") for e in events] == [
+        ("auth_failure", "eve", "203.0.113.4", "none")]
+
+
+def test_opensmtpd_unauthenticated_message_is_not_an_event():
+    sid = "0000000000000001"
+    events, _ = run([
+        f"Nov 28 10:00:00 mx1 smtpd[771]: {sid} smtp connected address=192.0.2.9 host=mx.remote",
+        f"Nov 28 10:00:01 mx1 smtpd[771]: {sid} smtp message msgid=00000001 size=1 nrcpt=1 proto=ESMTP",
+    ])
+    assert events == []

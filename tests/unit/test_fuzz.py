@@ -1,0 +1,120 @@
+"""Property-based fuzzing: no input can raise out of the normalizer.
+
+Per dialect, real lines from the generator are mutated (spans replaced by random text,
+digits and brackets, truncation, fields duplicated); plus raw random bytes and random JSON.
+Every outcome must be well-formed: events are valid AuthEvents, each input is released at
+most once, and a final flush releases everything. The number of inputs tried per dialect is
+written to test-artifacts/fuzz.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.dialects import BY_NAME
+from pipeline.dialects.base import NormalizeConfig
+from pipeline.normalize import Normalizer
+from pipeline.synthetic import LogGenerator
+from schemas.event import AuthEvent
+from tests.helpers import ARTIFACTS
+
+T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+EXAMPLES = 1500
+TRIED: Counter[str] = Counter()
+NASTY = st.sampled_from(["", " ", "[", "]", "<", ">", ",", "=", ":", "::", "[::1]", "\x00",
+                         "999999999999999999999", "-1", "TLSv9", "é", "\u202e", "\n", "\"",
+                         "sasl_username=", "from=<", "auth=3/1", "message repeated 3 times: [ "])
+
+
+def _samples(dialect: str) -> list[tuple[str, str]]:
+    lines, _ = LogGenerator(dialect, 9).log(30, T0)
+    return lines
+
+
+SAMPLES = {name: _samples(name) for name in BY_NAME}
+
+
+@st.composite
+def mutated(draw: st.DrawFn, dialect: str) -> list[tuple[str, str]]:
+    lines = SAMPLES[dialect]
+    start = draw(st.integers(0, len(lines) - 1))
+    window = list(lines[start:start + draw(st.integers(1, 12))])
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(window) - 1))
+        server, text = window[i]
+        a = draw(st.integers(0, len(text)))
+        b = draw(st.integers(a, min(len(text), a + 20)))
+        filler = draw(st.one_of(NASTY, st.text(max_size=12)))
+        choice = draw(st.integers(0, 3))
+        if choice == 0:
+            text = text[:a] + filler + text[b:]
+        elif choice == 1:
+            text = text[:a]
+        elif choice == 2:
+            text = text[:b] + text[a:]
+        else:
+            window.insert(i, (server, text))
+        window[i] = (server, text)
+    return window
+
+
+def _check(normalizer: Normalizer, inputs: list[tuple[bytes | None, bytes]]) -> None:
+    released: list[int] = []
+    for token, (key, raw) in enumerate(inputs):
+        out = normalizer.feed(raw, token, T0, key=key)
+        assert all(isinstance(e, AuthEvent) for e in out.events)
+        escapes = [r for r in out.rejections if r.reason == "parser_error"]
+        assert not escapes, escapes[0].detail
+        released += out.released
+    released += normalizer.expire(None).released
+    assert sorted(released) == list(range(len(inputs))), "each input released exactly once"
+
+
+@pytest.mark.parametrize("dialect", sorted(BY_NAME))
+def test_mutated_dialect_lines_never_escape(dialect):
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(window=mutated(dialect))
+    def run(window):
+        TRIED[dialect] += 1
+        _check(Normalizer(NormalizeConfig(max_pending_sessions=20)),
+               [(s.encode(), t.encode("utf-8", "surrogatepass")) for s, t in window])
+
+    run()
+    assert TRIED[dialect] >= EXAMPLES // 2
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.binary(max_size=20)),
+                          st.binary(max_size=300)), max_size=8))
+def test_random_bytes_never_escape(inputs):
+    TRIED["random-bytes"] += 1
+    _check(Normalizer(NormalizeConfig()), inputs)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                       lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=8)
+KEYS = st.sampled_from(["message", "msg", "host", "hostname", "@timestamp", "timestamp",
+                        "appname", "program", "pid", "procid", "event_id", "kind", "ts",
+                        "server", "source", "process", "log", "client_ip", "tls_version"])
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None)
+@given(st.dictionaries(KEYS, JSONISH, max_size=8))
+def test_random_envelopes_never_escape(doc):
+    TRIED["json"] += 1
+    _check(Normalizer(NormalizeConfig()), [(None, json.dumps(doc).encode())])
+
+
+def teardown_module() -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "fuzz.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**previous, **TRIED}, indent=2, sort_keys=True))
