@@ -128,7 +128,7 @@ class Normalizer:
                 step = sessions.feed(line, token)
             else:
                 step = self._feed_repeats(sessions, line, repeated, token)
-        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the worker
+        except Exception as exc:
             step = self._recover(key, sessions, token, exc)
         if not step.skipped and (line.ts >= self._next_expiry.get(key, line.ts)
                                  or sessions.pending() > self.config.max_pending_sessions):
