@@ -47,6 +47,9 @@ class ClickHouse:
         self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns),
                            settings=settings)
 
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return self.client.command(sql, parameters=parameters or {})
+
     def close(self) -> None:
         self._thread.shutdown(wait=True)
         self.client.close()
@@ -87,7 +90,7 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def migrate(ch: ClickHouse, ttl_days: int) -> list[int]:
+def migrate(ch: ClickHouse, ttl_days: int, aggregate_ttl_days: int = 90) -> list[int]:
     """Apply the migrations not yet applied; return their versions. Idempotent."""
     db = ch.database
     client = ch.client
@@ -102,7 +105,8 @@ def migrate(ch: ClickHouse, ttl_days: int) -> list[int]:
         if version in done:
             continue
         # Only validated identifiers and integers are substituted: DDL takes no bind params.
-        text = sql.replace("{db}", db).replace("{ttl_days}", str(int(ttl_days)))
+        text = (sql.replace("{db}", db).replace("{ttl_days}", str(int(ttl_days)))
+                .replace("{aggregate_ttl_days}", str(int(aggregate_ttl_days))))
         for statement in _statements(text):
             client.command(statement)
         client.insert(f"{db}.schema_migrations", [[version, name]],

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr | None = Field(None, description="Server password.")
     clickhouse_password_file: Path | None = Field(None, description="File holding it.")
     events_ttl_days: int = Field(90, ge=1, le=3650, description="Days raw events are kept.")
+    aggregate_ttl_days: int = Field(90, ge=1, le=3650,
+                                    description="Days hourly aggregates are kept.")
 
     # --- Worker ----------------------------------------------------------------------------
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: embedded engine, broker.")

@@ -14,15 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import ValidationError
 
+from pipeline.aggregate import recompute_hours, touched_hours
 from pipeline.clickhouse import ClickHouse
 from pipeline.kafka import client_options
 from pipeline.metrics import Metrics
@@ -38,6 +40,7 @@ EVENT_COLUMNS = (
     "recipients", "size",
 )
 MAX_BACKOFF = 30.0
+TS = EVENT_COLUMNS.index("ts")
 
 
 def event_row(event: AuthEvent) -> list[Any]:
@@ -138,28 +141,38 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
                 self.settings.topic_dlq, rejection.model_dump_json().encode())
             self.metrics.rejections.labels("validate", rejection.reason).inc()
         if batch.rows:
-            await self._insert_until_done(tp, batch.rows, dedup_token(tp, records))
-        await self._consumer.commit({tp: records[-1].offset + 1})
+            token = dedup_token(tp, records)
+            await self._until_done("events", token, self.ch.insert, "events", batch.rows,
+                                   EVENT_COLUMNS, token)
+            self.metrics.sink_rows.labels("events").inc(len(batch.rows))
+            self.metrics.sink_batch.observe(len(batch.rows))
+            hours = touched_hours(row[TS] for row in batch.rows)
+            await self._until_done("hourly", token, recompute_hours, self.ch, hours)
+        try:
+            await self._consumer.commit({tp: records[-1].offset + 1})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Lost the partition meanwhile: its new owner re-reads these records; the
+            # dedup token and event ids make that harmless.
+            log.warning("commit of %s failed after insert, will be re-read: %s", tp, exc)
 
-    async def _insert_until_done(self, tp: TopicPartition, rows: list[list[Any]],
-                                 token: str) -> None:
+    async def _until_done(self, table: str, token: str, fn: Callable[..., Any],
+                          *args: Any) -> None:
+        """Run a ClickHouse write until it succeeds; meanwhile pause fetching."""
         assert self._consumer is not None
         backoff = 0.5
         while True:
             try:
-                await self.ch.call(self.ch.insert, "events", rows, EVENT_COLUMNS, token)
+                await self.ch.call(fn, *args)
                 break
             except Exception as exc:
-                self.metrics.sink_failures.labels("events").inc()
-                log.error("insert of %d rows (%s) failed, retrying in %.1fs: %s",
-                          len(rows), token, backoff, _one_line(exc))
-                # Pause fetching (back-pressure) but keep polling so the group keeps us.
+                self.metrics.sink_failures.labels(table).inc()
+                log.error("write to %s (%s) failed, retrying in %.1fs: %s",
+                          table, token, backoff, _one_line(exc))
+                # Back-pressure: pause fetching but keep polling so the group keeps us.
                 self._consumer.pause(*self._consumer.assignment())
                 await self._consumer.getmany(timeout_ms=int(backoff * 1000))
                 backoff = min(backoff * 2, MAX_BACKOFF)
         self._consumer.resume(*self._consumer.paused())
-        self.metrics.sink_rows.labels("events").inc(len(rows))
-        self.metrics.sink_batch.observe(len(rows))
 
     # ConsumerRebalanceListener: write what we hold for partitions we are about to lose.
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pipeline import reports
+from pipeline import api, reports
 from pipeline.clickhouse import ClickHouse, connect, migrate
 from pipeline.kafka import ensure_topics, faust_credentials
 from pipeline.metrics import Metrics
@@ -43,6 +44,7 @@ class Pipeline:
         self.metrics = Metrics()
         self.normalizers: dict[int, Normalizer] = {}
         self._ack_stream: Any = None
+        self._openapi = api.openapi()
         self.app = self._build_app()
 
     def _build_app(self) -> faust.App:
@@ -133,11 +135,70 @@ class Pipeline:
             await self.app.crash(exc)
 
     # ---- web ---------------------------------------------------------------------------
+    def _report_view(self, route: api.Route) -> Callable[..., Any]:
+        async def view(web: Any, request: Any) -> Any:
+            try:
+                query = api.parse_query(request.query, route.takes_query)
+            except api.BadRequest as exc:
+                return web.json({"error": str(exc), "details": exc.errors}, status=400)
+            try:
+                result = await self.ch.call(route.run, self.ch, query, self.clock())
+            except Exception:
+                log.exception("report %s failed", route.name)
+                return web.json({"error": "the report query failed; see the worker log"},
+                                status=503)
+            return web.json(api.answer_json(route, result))
+
+        return view
+
+    async def _stream_csv(self, request: Any, query: reports.ReportQuery) -> Any:
+        """Stream the export: rows are produced on the ClickHouse thread into a small bounded
+        queue (back-pressure) and written to the client as they come."""
+        from aiohttp import web as aioweb
+
+        since, until = query.window(self.clock())
+        response = aioweb.StreamResponse(headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="smtp-auth-{since:%Y%m%d%H}-'
+                                   f'{until:%Y%m%d%H}.csv"'})
+        await response.prepare(request)
+        chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
+
+        def produce() -> None:
+            try:
+                rows = reports.export_rows(self.ch, query, self.clock())
+                for chunk in api.csv_chunks(rows, reports.EXPORT_COLUMNS):
+                    chunks.put(chunk)
+                chunks.put(None)
+            except BaseException as exc:  # handed to the writer, which reports it
+                chunks.put(exc)
+
+        loop = asyncio.get_running_loop()
+        producing = self.ch.call(produce)
+        while (chunk := await loop.run_in_executor(None, chunks.get)) is not None:
+            if isinstance(chunk, BaseException):
+                log.error("export failed: %s", chunk)
+                break  # the client sees a truncated file without the final newline
+            await response.write(chunk)
+        await producing
+        await response.write_eof()
+        return response
+
     def _routes(self, app: faust.App) -> None:
-        @app.page("/api/v1/widget")
-        async def widget(web: Any, request: Any) -> Any:
-            result = await self.ch.call(reports.widget, self.ch, self.clock())
-            return web.json(result.model_dump(mode="json"))
+        for route in api.ROUTES:
+            app.page(route.path, name=route.name)(self._report_view(route))
+
+        @app.page("/api/v1/export.csv", name="export")
+        async def export(web: Any, request: Any) -> Any:
+            try:
+                query = api.parse_query(request.query)
+            except api.BadRequest as exc:
+                return web.json({"error": str(exc), "details": exc.errors}, status=400)
+            return await self._stream_csv(request, query)
+
+        @app.page("/openapi.json", name="openapi")
+        async def openapi(web: Any, request: Any) -> Any:
+            return web.json(self._openapi)
 
         @app.page("/api/v1/summary")
         async def summary(web: Any, request: Any) -> Any:
@@ -163,7 +224,7 @@ def run_worker(settings: Settings) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(ensure_topics(settings))
     ch = connect(settings)
-    migrate(ch, settings.events_ttl_days)
+    migrate(ch, settings.events_ttl_days, settings.aggregate_ttl_days)
     pipeline = Pipeline(settings, ch)
     try:
         Worker(pipeline.app, loglevel="INFO", quiet=True).execute_from_commandline()

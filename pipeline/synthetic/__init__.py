@@ -122,12 +122,12 @@ class LogGenerator:
                           for _ in range(n)]
         return failure
 
-    def log(self, count: int, start: datetime) -> tuple[list[tuple[str, str]],
-                                                       list[dict[str, Any]]]:
+    def log(self, count: int, start: datetime, spacing: float = 0.5) -> tuple[
+            list[tuple[str, str]], list[dict[str, Any]]]:
         """A whole log as (server, line) in time order, and its ground truth."""
         stamped: list[tuple[datetime, int, str, str]] = []
         truth: list[dict[str, Any]] = []
-        for session in self.sessions(count, start):
+        for session in self.sessions(count, start, spacing):
             for ts, text, syslog in session.lines:
                 line = f"{self._stamp(ts)} {text}" if syslog else text
                 stamped.append((ts, len(stamped), session.server, line))
