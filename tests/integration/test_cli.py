@@ -15,7 +15,8 @@ Nov 28 09:59:59 mx1 postfix/submission/smtpd[2201]: 4Q7ZrB1xyz: client=laptop.la
 Nov 28 09:59:59 mx1 postfix/cleanup[2210]: 4Q7ZrB1xyz: message-id=<1@laptop>
 Nov 28 10:00:00 mx1 postfix/qmgr[812]: 4Q7ZrB1xyz: from=<carol@example.org>, size=20480, nrcpt=3 (queue active)
 Nov 28 10:00:01 mx1 postfix/submission/smtpd[2201]: disconnect from laptop.lan[2001:db8::7] ehlo=2 starttls=1 auth=1 mail=1 rcpt=3 data=1 quit=1 commands=10
-this line is garbage
+this line is garbage, it mentions from=<x> but has no header
+this line is irrelevant noise
 """
 
 
