@@ -56,7 +56,9 @@ class BadRequest(ValueError):
     """A request parameter is invalid; the message is safe to show."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(e["msg"] for e in errors))
+        super().__init__("; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in errors))
         self.errors = errors
 
 

@@ -130,5 +130,60 @@ def generate(source: str, count: int, seed: int, accounts: int, start: datetime 
         sys.stdout.writelines(line + "\n" for _, line in lines)
     if truth is not None:
         truth.writelines(json.dumps(row, sort_keys=True) + "\n" for row in expected)
+
+
+REPORT_NAMES = ["widget", "flyout", "volume", "senders", "tls", "export", "failures",
+                "remediation", "new-client-ips", "week-over-week"]
+
+
+@main.command()
+@click.argument("name", type=click.Choice(REPORT_NAMES))
+@click.option("--range", "range_", type=click.Choice(["24h", "7d", "30d", "90d"]),
+              default=None, help="Preset window (default 7d).")
+@click.option("--from", "start", default=None, help="Custom range start, ISO-8601 (UTC).")
+@click.option("--to", "end", default=None, help="Custom range end, ISO-8601 (UTC).")
+@click.option("--domain", default=None, help="Show data for this sender domain.")
+@click.option("--search", default=None, help="Senders containing this text.")
+@click.option("--sort", default=None, help="Column to sort the details table by.")
+@click.option("--order", type=click.Choice(["asc", "desc"]), default=None)
+@click.option("--page", type=int, default=None)
+@click.option("--page-size", type=int, default=None)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@click.option("--url", default=None,
+              help="The worker API (default http://WEB_HOST:WEB_PORT); with a ClickHouse "
+                   "server URL configured and no --url, ClickHouse is queried directly.")
+@click.pass_obj
+def report(settings: Settings, name: str, range_: str | None, start: str | None,
+           end: str | None, domain: str | None, search: str | None, sort: str | None,
+           order: str | None, page: int | None, page_size: int | None, fmt: str,
+           url: str | None) -> None:
+    """Print a report: widget, flyout, volume/senders, tls, export (CSV), failures, …"""
+    from pipeline import api, cli_report
+
+    params = {k: str(v) for k, v in {
+        "range": "custom" if (start or end) else range_, "start": start, "end": end,
+        "domain": domain, "search": search, "sort": sort, "order": order, "page": page,
+        "page_size": page_size}.items() if v is not None}
+    try:
+        if name == "export":
+            for chunk in cli_report.export(settings, params, url):
+                sys.stdout.buffer.write(chunk)
+            return
+        if name in ("widget", "flyout", "week-over-week"):
+            params = {}
+        answer = cli_report.fetch(settings, name, params, url)
+    except api.BadRequest as exc:
+        raise click.UsageError(str(exc)) from exc
+    except cli_report.ReportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if fmt == "json":
+        click.echo(json.dumps(answer, indent=2))
+    elif fmt == "csv":
+        cli_report.write_csv(name, answer)
+    else:
+        cli_report.print_tables(name, answer)
+
+
 if __name__ == "__main__":
     main()

@@ -174,7 +174,7 @@ class Pipeline:
                 chunks.put(exc)
 
         loop = asyncio.get_running_loop()
-        producing = self.ch.call(produce)
+        producing = asyncio.ensure_future(self.ch.call(produce))
         while (chunk := await loop.run_in_executor(None, chunks.get)) is not None:
             if isinstance(chunk, BaseException):
                 log.error("export failed: %s", chunk)

@@ -1,0 +1,127 @@
+"""The reports through a running worker: the JSON API, its OpenAPI document, the CSV export
+and the `smtp-auth report` CLI, all equal to the ground truth."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+
+import pytest
+
+from tests import report_oracle as oracle
+from tests.helpers import ROOT, create_topics, produce, wait_for
+from tests.integration.test_reports import corpus
+
+pytestmark = pytest.mark.integration
+
+
+def _get(worker, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(worker.url(path), timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _json(worker, path: str):
+    status, body = _get(worker, path)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def _cli(worker, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "report", *args],
+                          env=worker.env, cwd=ROOT, capture_output=True, timeout=120,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def served(kafka, tmp_path_factory):
+    """One worker fed a generated 12-day corpus, shared by the tests of this module."""
+    from tests.conftest import Names, WorkerProcess, free_port
+
+    names = Names("api" + datetime.now(UTC).strftime("%H%M%S%f"))
+    lines, truth = corpus(datetime.now(UTC))
+    create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=2)
+    produce(kafka, names.env["SMTP_AUTH_TOPIC_RAW"],
+            [(s.encode(), t.encode()) for s, t in lines])
+    tmp = tmp_path_factory.mktemp("api")
+    port = free_port()
+    import os
+    env = dict(os.environ, **names.env, SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS=kafka,
+               SMTP_AUTH_DATA_DIR=str(tmp / "data"), SMTP_AUTH_WEB_PORT=str(port),
+               SMTP_AUTH_SINK_BATCH_SECONDS="0.3")
+    worker = WorkerProcess(env, tmp / "worker.log", port).start()
+    want = lambda: oracle.volume(truth, datetime.now(UTC), "30d")["rows"]  # noqa: E731
+    wait_for(lambda: _json(worker, "/api/v1/volume?range=30d&page_size=1000")["rows"] == want(),
+             240, "the API to serve the whole corpus")
+    yield worker, truth
+    worker.stop()
+
+
+def test_every_report_equals_the_truth(served):
+    worker, truth = served
+    now = datetime.now(UTC)
+    w = _json(worker, "/api/v1/widget")
+    assert (w["senders"], w["previous_senders"]) == oracle.widget(truth, now)
+    f = _json(worker, "/api/v1/flyout")
+    assert {"tls": f["tls"], "daily": f["daily"]} == oracle.flyout(truth, now)
+    tls = _json(worker, "/api/v1/tls?range=30d&page_size=1000")
+    want = oracle.tls_usage(truth, now, "30d")
+    assert (tls["totals"], tls["chart"], tls["rows"]) == (want["totals"], want["chart"],
+                                                          want["rows"])
+    rem = _json(worker, "/api/v1/remediation?range=30d&page_size=1000")
+    assert [r["sender"] for r in rem["rows"]] == [
+        r["sender"] for r in oracle.remediation(truth, now, "30d")]
+    fails = _json(worker, "/api/v1/failures?range=30d")
+    assert [(r["key"], r["failures"]) for r in fails["by_ip"]] == [
+        (r["key"], r["failures"]) for r in oracle.failures(truth, now, "30d")["by_ip"]]
+    status, body = _get(worker, "/api/v1/export.csv?range=30d")
+    assert status == 200
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    assert rows[1:] == oracle.export(truth, now, "30d")
+
+
+def test_openapi_documents_every_route_and_they_answer(served):
+    worker, _ = served
+    doc = _json(worker, "/openapi.json")
+    assert doc["openapi"].startswith("3.")
+    for path in doc["paths"]:
+        status, _ = _get(worker, path)
+        assert status == 200, path
+
+
+@pytest.mark.parametrize(("query", "needle"), [
+    ("/api/v1/volume?range=bogus", "range"),
+    ("/api/v1/volume?page=0", "greater than or equal to 1"),
+    ("/api/v1/volume?range=custom", "needs start and end"),
+    ("/api/v1/volume?range=custom&start=2026-11-02&end=2026-11-01", "after start"),
+    ("/api/v1/volume?colour=blue", "colour"),
+    ("/api/v1/widget?range=7d", "unknown parameter"),
+    ("/api/v1/volume?search=" + "x" * 400, "at most 320"),
+])
+def test_bad_parameters_are_clear_400s(served, query, needle):
+    worker, _ = served
+    status, body = _get(worker, query)
+    assert status == 400
+    assert needle in json.loads(body)["error"]
+
+
+def test_cli_reports_equal_the_api(served):
+    worker, truth = served
+    done = _cli(worker, "volume", "--range", "30d", "--page-size", "1000", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == _json(worker, "/api/v1/volume?range=30d&page_size=1000")
+    export = _cli(worker, "export", "--range", "30d")
+    assert list(csv.reader(io.StringIO(export.stdout.decode())))[1:] == oracle.export(
+        truth, datetime.now(UTC), "30d")
+    table = _cli(worker, "widget")
+    assert str(oracle.widget(truth, datetime.now(UTC))[0]) in table.stdout.decode()
+    bad = _cli(worker, "volume", "--page", "0")
+    assert bad.returncode == 2 and b"greater than or equal to 1" in bad.stderr
