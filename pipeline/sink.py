@@ -104,7 +104,8 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             while True:
                 await self._poll()
         finally:
-            await self._flush(list(self._buffers))
+            # Buffered records are not flushed here: they are uncommitted, so whoever owns
+            # the partition next reads them again; a shutdown must not wait on ClickHouse.
             await self._consumer.stop()
             await self._producer.stop()
 

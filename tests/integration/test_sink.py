@@ -1,0 +1,203 @@
+"""The sink on a real broker and the real engine, with faults injected around the engine:
+a crash between insert and commit, a replay from offset 0, inserts failing for 60 s under
+load. Afterwards ClickHouse holds every event exactly once and the aggregates agree."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from pipeline import reports
+from pipeline.clickhouse import ClickHouse, migrate
+from pipeline.metrics import Metrics
+from pipeline.settings import Settings
+from pipeline.sink import EventSink
+from schemas.event import AuthEvent
+from tests.helpers import create_topics
+
+pytestmark = pytest.mark.integration
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+class FaultyClickHouse(ClickHouse):
+    """The real engine, with writes that fail while `failing()` says so."""
+
+    def __init__(self, client: Any, database: str, failing: Callable[[], bool]) -> None:
+        super().__init__(client, database)
+        self.failing = failing
+        self.refused = 0
+
+    def _maybe_fail(self) -> None:
+        if self.failing():
+            self.refused += 1
+            raise ConnectionError("injected: ClickHouse unreachable")
+
+    def insert(self, *args: Any, **kwargs: Any) -> None:
+        self._maybe_fail()
+        super().insert(*args, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        self._maybe_fail()
+        return super().command(*args, **kwargs)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Any]:
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'ch'}")
+    yield client
+    client.close()
+
+
+def _settings(kafka: str, prefix: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {"topic_events": f"{prefix}.events", "topic_dlq": f"{prefix}.dlq",
+                              **extra}
+    return Settings(_env_file=None, kafka_bootstrap_servers=kafka, app_id=prefix,
+                    sink_batch_size=200, sink_batch_seconds=0.2, **values)
+
+
+def _events(n: int, start: int = 0) -> list[AuthEvent]:
+    return [AuthEvent(
+        event_id=f"ev{i}", kind="submission", server="mx1", source="json",
+        ts=NOW - timedelta(hours=3) + timedelta(seconds=i), sender=f"u{i % 97}@example.com",
+        sender_domain="example.com", tls_version=("TLS1.2", "TLS1.0", "TLS1.3")[i % 3],
+        auth_mechanism="PLAIN", client_ip=f"192.0.2.{i % 200 + 1}", recipients=1 + i % 3,
+        size=100 + i) for i in range(start, start + n)]
+
+
+async def _produce(kafka: str, topic: str, events: list[AuthEvent], pause: float = 0) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        for i, event in enumerate(events):
+            await producer.send(topic, event.model_dump_json().encode(),
+                                key=(event.sender or "").encode())
+            if pause and i % 100 == 0:
+                await asyncio.sleep(pause)  # poll: spread the load over the fault window
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _counts(ch: ClickHouse) -> tuple[int, int, int]:
+    """(rows, distinct event ids, messages in the hourly aggregates)."""
+    rows, ids = ch.query_rows(
+        f"SELECT count(), uniqExact(event_id) FROM {ch.database}.events FINAL")[0]
+    hourly = ch.query_rows(f"SELECT sum(messages) FROM {ch.database}.hourly FINAL")[0][0]
+    return rows, ids, hourly
+
+
+async def _run_until(sink: EventSink, done: Callable[[], bool], timeout: float) -> None:
+    task = asyncio.create_task(sink.run())
+    deadline = time.monotonic() + timeout
+    try:
+        while not done():
+            assert time.monotonic() < deadline, "timed out waiting for the sink"
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.2)  # poll
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _db(engine: Any, failing: Callable[[], bool] = lambda: False) -> FaultyClickHouse:
+    ch = FaultyClickHouse(engine, f"s_{uuid.uuid4().hex[:8]}", failing)
+    migrate(ch, 90)
+    return ch
+
+
+def test_crash_between_insert_and_commit_then_full_replay(kafka, engine):
+    prefix = f"sink{uuid.uuid4().hex[:8]}"
+    settings = _settings(kafka, prefix)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=2)
+    events = _events(1000)
+    asyncio.run(_produce(kafka, settings.topic_events, events))
+    ch = _db(engine)
+
+    class CrashAfterInsert(EventSink):
+        """Dies right after its third insert, before committing it (like a SIGKILL)."""
+        inserts = 0
+
+        async def _until_done(self, table: str, *args: Any) -> None:
+            await super()._until_done(table, *args)
+            if table == "hourly":
+                CrashAfterInsert.inserts += 1
+                if CrashAfterInsert.inserts == 3:
+                    raise RuntimeError("killed between insert and commit")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        asyncio.run(_run_until(CrashAfterInsert(settings, ch, Metrics()), lambda: False, 60))
+    partial = _counts(ch)
+    assert 0 < partial[0] < 1000
+
+    # A new sink resumes from the committed offsets: the uncommitted batch comes again.
+    asyncio.run(_run_until(EventSink(settings, ch, Metrics()),
+                           lambda: _counts(ch)[0] >= 1000, 60))
+    assert _counts(ch) == (1000, 1000, 1000)
+    before = reports.volume(ch, reports.ReportQuery(range="24h", page_size=1000), NOW)
+
+    # The whole topic replayed from offset 0 by a fresh consumer group.
+    replay = _settings(kafka, prefix + "r", topic_events=settings.topic_events,
+                       topic_dlq=settings.topic_dlq)
+    consumed = Metrics()
+    asyncio.run(_run_until(
+        EventSink(replay, ch, consumed),
+        lambda: (consumed.registry.get_sample_value("smtp_auth_sink_rows_total",
+                                                    {"table": "events"}) or 0) >= 1000, 60))
+    assert _counts(ch) == (1000, 1000, 1000)
+    after = reports.volume(ch, reports.ReportQuery(range="24h", page_size=1000), NOW)
+    assert after == before
+
+
+def test_inserts_failing_for_60_seconds_under_load(kafka, engine):
+    prefix = f"sink{uuid.uuid4().hex[:8]}"
+    settings = _settings(kafka, prefix)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=2)
+    fail_until = time.monotonic() + 60
+    ch = _db(engine, failing=lambda: time.monotonic() < fail_until)
+    events = _events(3000)
+
+    async def scenario() -> None:
+        sink = EventSink(settings, ch, Metrics())
+        load = asyncio.create_task(_produce(kafka, settings.topic_events, events, pause=1.5))
+        await _run_until(sink, lambda: load.done() and _counts(ch)[0] >= len(events), 150)
+        await load
+
+    asyncio.run(scenario())
+    assert ch.refused > 5, "the fault window was exercised"
+    assert _counts(ch) == (3000, 3000, 3000)
+    total = reports.summary(ch, NOW - timedelta(days=1), NOW + timedelta(hours=1))
+    assert total.messages == 3000
+    assert total.by_tls == {"TLS1.0": 1000, "TLS1.2": 1000, "TLS1.3": 1000}
+
+
+def test_invalid_records_on_the_events_topic_are_dead_lettered(kafka, engine):
+    prefix = f"sink{uuid.uuid4().hex[:8]}"
+    settings = _settings(kafka, prefix)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=1)
+    ch = _db(engine)
+
+    async def scenario() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
+        await producer.start()
+        await producer.send_and_wait(settings.topic_events, b'{"event_id": "x"}')
+        await producer.send_and_wait(settings.topic_events, _events(1)[0].model_dump_json()
+                                     .encode())
+        await producer.stop()
+        await _run_until(EventSink(settings, ch, Metrics()), lambda: _counts(ch)[0] == 1, 60)
+
+    asyncio.run(scenario())
+    from tests.helpers import consume
+    dead = [json.loads(r.value) for r in consume(kafka, settings.topic_dlq, 1, 30)]
+    assert [(d["stage"], d["reason"], d["offset"]) for d in dead] == [
+        ("validate", "invalid_event", 0)]
