@@ -38,3 +38,4 @@ clean:
 bench: $(STAMP) kafka-jars
 	@command -v pflogsumm >/dev/null || (apt-get update -q && apt-get install -y -q pflogsumm)
 	$(PY) bench/normalize_vs_pflogsumm.py | tee -a bench/RESULTS.md
+	$(PY) bench/reports_bench.py | tee -a bench/RESULTS.md
