@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: embedded engine, broker.")
     web_host: str = Field("127.0.0.1", description="Dashboard/API bind address.")
     web_port: int = Field(6066, ge=0, le=65535, description="Dashboard/API port.")
+    allowed_lateness_seconds: float = Field(
+        3600.0, ge=0, le=7 * 86400,
+        description="Live counters take events this far behind the newest; later ones are "
+                    "stored in ClickHouse but counted as late.")
     sink_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Max events per insert.")
     sink_batch_seconds: float = Field(1.0, gt=0, le=60, description="Max wait to fill a batch.")
 

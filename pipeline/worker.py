@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pipeline import api, reports
 from pipeline.clickhouse import ClickHouse, connect, migrate
 from pipeline.kafka import ensure_topics, faust_credentials
+from pipeline.live import LiveCounters
 from pipeline.metrics import Metrics
 from pipeline.normalize import Normalizer, Origin, Outcome, normalize_config
 from pipeline.settings import Settings
@@ -63,6 +64,7 @@ class Pipeline:
             topic_replication_factor=s.topic_replication,
             # Lines of open sessions stay unacked on purpose; a rebalance must not wait for them.
             stream_wait_empty=False,
+            table_standby_replicas=0,  # live views gather from active owners only
             producer_acks=-1,
         )
         raw = app.topic(s.topic_raw, key_type=bytes, value_type=bytes,
@@ -72,6 +74,7 @@ class Pipeline:
         self.dlq_topic = app.topic(s.topic_dlq, key_serializer="raw", value_serializer="raw")
 
         app.agent(raw, name="normalize")(self._normalize_agent)
+        self.live = LiveCounters(app, s, self.events_topic, self.clock)
         app.timer(max(1.0, s.session_timeout_seconds / 10), name="expire-idle")(self._expire)
         app.task(self._sink_task)
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # faust stub
