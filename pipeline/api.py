@@ -45,6 +45,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/new-client-ips", "new-client-ips",
           "Client IPs an account used for the first time in 90 days",
           list[reports.NewClientIp], reports.new_client_ips),
+    Route("/api/v1/alerts", "alerts", "Alerts decided in the range, newest first",
+          list[reports.AlertRow], reports.alerts),
     Route("/api/v1/week-over-week", "week-over-week", "Messages per domain, this week vs last",
           list[reports.DomainChange], lambda ch, q, now: reports.week_over_week(ch, now),
           takes_query=False),

@@ -21,5 +21,9 @@ class Metrics:
                                  ["table"], registry=r)
         self.sink_failures = Counter("smtp_auth_sink_failures", "Failed ClickHouse inserts",
                                      ["table"], registry=r)
+        self.alerts = Counter("smtp_auth_alerts", "Alerts decided", ["rule"], registry=r)
+        self.webhook_failures = Counter("smtp_auth_webhook_failures",
+                                        "Alert webhook deliveries that failed", ["stage"],
+                                        registry=r)
         self.sink_batch = Histogram("smtp_auth_sink_batch_rows", "Rows per insert",
                                     buckets=(1, 10, 100, 1000, 5000, 20000), registry=r)

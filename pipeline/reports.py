@@ -510,3 +510,32 @@ def summary(ch: ClickHouse, since: datetime, until: datetime) -> Summary:
         {"since": since, "until": until})[0][0]
     return Summary(since=since, until=until, messages=sum(by_tls.values()), senders=senders,
                    auth_failures=failed, by_tls=dict(sorted(by_tls.items())))
+
+
+# ---- alerts -----------------------------------------------------------------------------
+
+class AlertRow(BaseModel):
+    alert_id: str
+    rule: str
+    severity: str
+    key: str
+    ts: UtcDatetime
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    value: float
+    threshold: float
+    message: str
+
+
+def alerts(ch: ClickHouse, q: ReportQuery, now: datetime) -> list[AlertRow]:
+    """The alerts decided in the window, newest first."""
+    since, until = q.window(now)
+    rows = ch.query_rows(
+        "SELECT alert_id, rule, severity, key, ts, window_start, window_end, value, threshold,"
+        f" message FROM {ch.database}.alerts FINAL"
+        " WHERE ts >= {since:DateTime('UTC')} AND ts < {until:DateTime('UTC')}"
+        " ORDER BY ts DESC, alert_id LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+        {"since": since, "until": until, "limit": q.page_size, "offset": q.offset})
+    names = ("alert_id", "rule", "severity", "key", "ts", "window_start", "window_end",
+             "value", "threshold", "message")
+    return [AlertRow(**dict(zip(names, row, strict=True))) for row in rows]

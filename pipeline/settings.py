@@ -78,6 +78,22 @@ class Settings(BaseSettings):
         3600.0, ge=0, le=7 * 86400,
         description="Live counters take events this far behind the newest; later ones are "
                     "stored in ClickHouse but counted as late.")
+    alert_grace_seconds: int = Field(120, ge=0, le=3600,
+                                     description="Alert windows close this long after their "
+                                                 "end (event time), for stragglers.")
+    alert_spray_accounts: int = Field(5, ge=2, description="Accounts one IP fails against.")
+    alert_spray_window_minutes: int = Field(20, ge=1, le=1440, description="…within this.")
+    alert_brute_failures: int = Field(8, ge=2, description="Failures per IP or account.")
+    alert_brute_window_minutes: int = Field(120, ge=1, le=1440, description="…within this.")
+    alert_failure_cooldown_minutes: int = Field(60, ge=0, description="One incident, one alert.")
+    alert_spike_k: float = Field(
+        3.0, gt=0, description="Spike: mean + k standard deviations of last week's hours.")
+    alert_spike_min_volume: int = Field(10, ge=1, description="Spike: at least this many.")
+    alert_spike_min_history_hours: int = Field(24, ge=1, le=168,
+                                               description="Spike: history needed first.")
+    alert_spike_cooldown_hours: int = Field(6, ge=0, description="Spike: quiet time after.")
+    alert_webhook_url: str | None = Field(None, description="POST each alert here (JSON).")
+    alert_webhook_token: SecretStr | None = Field(None, description="Sent as a bearer token.")
     sink_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Max events per insert.")
     sink_batch_seconds: float = Field(1.0, gt=0, le=60, description="Max wait to fill a batch.")
 

@@ -19,6 +19,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipeline import api, reports
+from pipeline.alerting import Alerting
 from pipeline.clickhouse import ClickHouse, connect, migrate
 from pipeline.kafka import ensure_topics, faust_credentials
 from pipeline.live import LiveCounters
@@ -75,6 +76,7 @@ class Pipeline:
 
         app.agent(raw, name="normalize")(self._normalize_agent)
         self.live = LiveCounters(app, s, self.events_topic, self.clock)
+        self.alerting = Alerting(app, s, self.events_topic, self.ch, self.metrics, self.clock)
         app.timer(max(1.0, s.session_timeout_seconds / 10), name="expire-idle")(self._expire)
         app.task(self._sink_task)
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # faust stub

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from schemas.alert import Alert
 from schemas.event import AuthEvent
 from schemas.rejection import Rejection
 
@@ -14,6 +15,7 @@ JSON_DIR = Path(__file__).parent / "json"
 CONTRACTS: dict[str, Any] = {
     "smtp-auth.events.schema.json": AuthEvent,
     "smtp-auth.dlq.schema.json": Rejection,
+    "smtp-auth.alerts.schema.json": Alert,
 }
 
 

@@ -1,0 +1,95 @@
+"""Alert rules on a generated week with injected incidents: exactly the expected alerts,
+once each, whatever the arrival order within the grace period."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from pipeline.alerts import AlertConfig, run_alerts
+from schemas.event import AuthEvent
+
+START = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)
+
+
+def _ev(n: int, ts: datetime, kind: str = "submission", sender: str | None = "u@example.com",
+        tls: str = "TLS1.2", ip: str = "198.51.100.1") -> AuthEvent:
+    return AuthEvent(event_id=f"w{n}", kind=kind, ts=ts, server="mx", source="json",  # type: ignore[arg-type]
+                     sender=sender, sender_domain=sender.rpartition("@")[2] if sender else None,
+                     tls_version=tls, client_ip=ip)  # type: ignore[arg-type]
+
+
+def week() -> list[AuthEvent]:
+    rng = random.Random(7)
+    events: list[AuthEvent] = []
+    n = 0
+    for hour in range(8 * 24):
+        base = START + timedelta(hours=hour)
+        for i in range(20):
+            n += 1
+            legacy = i < (2 if hour % 3 == 0 else 1)
+            sender = ("printer@example.com" if i == 0 else "app@contoso.org") if legacy else (
+                f"user{rng.randrange(50)}@example.com")
+            events.append(_ev(n, base + timedelta(seconds=rng.randrange(3600)),
+                              sender=sender, tls="TLS1.0" if legacy else "TLS1.3"))
+        if hour % 3 == 0:  # background failures: never an incident
+            n += 1
+            events.append(_ev(n, base + timedelta(minutes=7), "auth_failure",
+                              f"user{rng.randrange(50)}@example.com",
+                              ip=f"192.0.2.{rng.randrange(200)}"))
+    spike = START + timedelta(days=6, hours=14)
+    for i in range(40):  # legacy-TLS spike: a new scanner on TLS 1.0
+        n += 1
+        events.append(_ev(n, spike + timedelta(seconds=60 * i), sender="old-scanner@example.com",
+                          tls="TLS1.0"))
+    spray = START + timedelta(days=5, hours=10)
+    for i in range(7):  # one IP, seven accounts, ten minutes
+        n += 1
+        events.append(_ev(n, spray + timedelta(seconds=90 * i), "auth_failure",
+                          f"victim{i}@example.com", ip="203.0.113.66"))
+    brute = START + timedelta(days=4, hours=3)
+    for i in range(12):  # one account hammered from one IP
+        n += 1
+        events.append(_ev(n, brute + timedelta(seconds=150 * i), "auth_failure",
+                          "ceo@example.com", ip="203.0.113.77"))
+    return sorted(events, key=lambda e: e.ts)
+
+
+EXPECTED = {
+    ("first_legacy_tls", "printer@example.com"), ("first_legacy_tls", "app@contoso.org"),
+    ("first_legacy_tls", "old-scanner@example.com"),
+    ("legacy_tls_spike", "example.com"), ("legacy_tls_spike", "*"),
+    ("password_spray", "203.0.113.66"),
+    ("brute_force_account", "ceo@example.com"), ("brute_force_ip", "203.0.113.77"),
+}
+
+
+def test_injected_incidents_give_exactly_the_expected_alerts_once_each():
+    alerts = run_alerts(week())
+    assert sorted((a.rule, a.key) for a in alerts) == sorted(EXPECTED)
+    spike = next(a for a in alerts if a.rule == "legacy_tls_spike" and a.key == "example.com")
+    assert spike.value == 40 + 1 and spike.window_start == START + timedelta(days=6, hours=14)
+    spray = next(a for a in alerts if a.rule == "password_spray")
+    assert spray.value == 7 and spray.details["accounts"][0] == "victim0@example.com"
+
+
+def test_replay_and_reordering_within_grace_give_the_same_alerts():
+    events = week()
+    first = [a.model_dump() for a in run_alerts(events)]
+    assert [a.model_dump() for a in run_alerts(events)] == first
+    rng = random.Random(3)
+    jittered = sorted(events, key=lambda e: e.ts.timestamp() + rng.uniform(0, 60))
+    assert sorted(a.alert_id for a in run_alerts(jittered)) == sorted(a["alert_id"] for a in first)
+
+
+def test_duplicate_copies_do_not_inflate_counts():
+    events = week()
+    doubled = sorted(events + events, key=lambda e: e.ts)
+    assert sorted(a.alert_id for a in run_alerts(doubled)) == sorted(
+        a.alert_id for a in run_alerts(events))
+
+
+def test_thresholds_come_from_the_config():
+    strict = AlertConfig(spray_accounts=8, brute_failures=20, spike_min_volume=100)
+    rules = {a.rule for a in run_alerts(week(), strict)}
+    assert rules == {"first_legacy_tls"}
