@@ -98,7 +98,8 @@ class Alerting:
                     "max": self._newest[source]}).encode())
 
     async def _tick(self) -> None:
-        """Watermark ticks to every signal partition, and judge what they closed."""
+        """Watermark ticks to every signal partition. They are judged by the alert agent
+        itself: faust writes a table only from inside the stream of its partition."""
         now = time.monotonic()
         for source, newest in list(self._newest.items()):
             if now - self._ticked.get(source, 0.0) >= TICK_SECONDS:
@@ -106,8 +107,6 @@ class Alerting:
                 body = json.dumps({"tick": True, "src": source, "max": newest}).encode()
                 for partition in range(self.partitions):
                     await self.signals.send(value=body, partition=partition)
-        for engine in list(self.engines.values()):
-            await self._publish(engine.tick())
 
     # ---- alert: keyed signals → decisions -----------------------------------------------
     def _engine(self, partition: int) -> AlertEngine:
@@ -123,6 +122,7 @@ class Alerting:
                 engine = self._engine(event.message.partition)
                 engine.advance(int(record["src"]), float(record["max"]))
                 if record.get("tick"):
+                    await self._publish(engine.tick())
                     continue
                 signal = Signal(record["k"], float(record["ts"]), record.get("a", ""),
                                 record.get("id", ""))
