@@ -98,9 +98,11 @@ class Aggregates:
     failures_account: dict[int, dict[str, int]] = field(default_factory=dict)
     sender_hours: dict[str, set[int]] = field(default_factory=dict)       # sender → hours
     legacy: dict[str, dict[int, int]] = field(default_factory=dict)       # sender → hour → n
+    late: int = 0
 
     def add(self, sender: str, entry: Entry, sign: int = 1) -> None:
         domain = entry["d"] or ""
+        self.late += sign * entry["late"]
         for key, per_tls in entry["s"].items():
             hour = int(key)
             for tls, n in per_tls.items():
@@ -160,12 +162,14 @@ def summary(agg: Aggregates, now: datetime) -> dict[str, Any]:
         since <= h < until for h in hours))
     failures = sum(n for _, per in _in(agg.failures_ip, since, until) for n in per.values())
     return {"messages": sum(by_tls.values()), "by_tls": by_tls, "senders": senders,
-            "auth_failures": failures}
+            "auth_failures": failures, "late": agg.late}
 
 
 def merge_summaries(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"messages": 0, "by_tls": {}, "senders": 0, "auth_failures": 0}
+    out: dict[str, Any] = {"messages": 0, "by_tls": {}, "senders": 0, "auth_failures": 0,
+                           "late": 0}
     for part in parts:
+        out["late"] += part.get("late", 0)
         out["messages"] += part["messages"]
         out["senders"] += part["senders"]  # senders are partitioned: sets are disjoint
         out["auth_failures"] += part["auth_failures"]

@@ -67,9 +67,9 @@ class LiveCounters:
         entry["p"] = partition
         applied = counting.apply(entry, event, offset, watermark, self.lateness_hours)
         agg = self.aggregates.setdefault(partition, Aggregates())
-        if applied.counted and current is not None:
-            agg.add(key, current, -1)
-        if applied.counted:
+        if applied.counted or applied.reason == "late":
+            if current is not None:
+                agg.add(key, current, -1)
             agg.add(key, entry)
         self.table[key] = entry  # one changelog record: counts, offset and ids together
 

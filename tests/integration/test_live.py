@@ -28,7 +28,7 @@ def _expected(truth: list[dict[str, Any]]) -> dict[str, Any]:
     return {"messages": len(subs), "by_tls": by_tls,
             "senders": len({t["sender"] for t in subs}),
             "auth_failures": len(truth) - len(subs),
-            "legacy_share": round(legacy / len(subs), 6)}
+            "legacy_share": round(legacy / len(subs), 6), "late": 0}
 
 
 def test_counters_are_exact_after_a_sigkill(kafka, names, worker_factory):

@@ -88,4 +88,4 @@ def test_partials_merge_by_addition():
     b.add("b@example.com", eb)
     merged = counting.merge_summaries([counting.summary(a, T0), counting.summary(b, T0)])
     assert merged == {"messages": 2, "by_tls": {"TLS1.0": 1, "TLS1.2": 1}, "senders": 2,
-                      "auth_failures": 0, "legacy_share": 0.5}
+                      "auth_failures": 0, "legacy_share": 0.5, "late": 0}
