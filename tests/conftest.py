@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -88,6 +89,10 @@ class WorkerProcess:
 
     def get(self, path: str) -> Any:
         return http_json(self.url(path))
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.url("/metrics"), timeout=5) as response:  # noqa: S310
+            return str(response.read().decode())
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit."""
