@@ -91,7 +91,7 @@ class WorkerProcess:
         return http_json(self.url(path))
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(self.url("/metrics"), timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(self.url("/metrics"), timeout=5) as response:
             return str(response.read().decode())
 
     def kill(self) -> None:
