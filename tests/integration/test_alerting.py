@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import ClassVar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.integration
 class Receiver(BaseHTTPRequestHandler):
     """A webhook endpoint that refuses its first two deliveries."""
 
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
     calls = 0
-    auth: set[str] = set()
+    auth: ClassVar[set[str]] = set()
 
     def do_POST(self) -> None:
         Receiver.calls += 1
