@@ -39,3 +39,4 @@ bench: $(STAMP) kafka-jars
 	@command -v pflogsumm >/dev/null || (apt-get update -q && apt-get install -y -q pflogsumm)
 	$(PY) bench/normalize_vs_pflogsumm.py | tee -a bench/RESULTS.md
 	$(PY) bench/reports_bench.py | tee -a bench/RESULTS.md
+	$(PY) bench/live_bench.py | tee -a bench/RESULTS.md

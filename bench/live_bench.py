@@ -79,9 +79,24 @@ async def bare_consumer(bootstrap: str, topic: str, count: int) -> float:
         await consumer.stop()
 
 
-def summary(port: int) -> int:
+async def group_lag(bootstrap: str, group: str) -> int:
+    """Messages the worker's consumer group has not committed yet, over all its topics."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/live/v1/summary", timeout=5) as r:
+        committed = await admin.list_consumer_group_offsets(group)
+        ends = await consumer.end_offsets(list(committed))
+        return sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def summary(port: int, path: str = "/live/v1/summary") -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
             return int(json.loads(r.read())["messages"])
     except OSError:
         return -1
@@ -132,8 +147,11 @@ def main() -> None:
             time.sleep(0.05)  # poll
         assert t_low is not None and t_high is not None, "the worker did not catch up"
         counters = (n_high - n_low) / (t_high - t_low)
-        while summary(port) < args.events:
-            time.sleep(0.05)  # poll
+        # Latency is measured on an idle worker: every agent (the sink too) caught up.
+        while summary(port) < args.events or summary(port, "/api/v1/summary") < args.events:
+            time.sleep(0.2)  # poll
+        while asyncio.run(group_lag(bootstrap, prefix)) > 50:  # the alert agents too
+            time.sleep(1.0)  # poll
 
         stamps: dict[int, float] = {}
         latencies: list[float] = []
