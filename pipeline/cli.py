@@ -133,7 +133,7 @@ def generate(source: str, count: int, seed: int, accounts: int, start: datetime 
 
 
 REPORT_NAMES = ["widget", "flyout", "volume", "senders", "tls", "export", "failures",
-                "remediation", "new-client-ips", "week-over-week"]
+                "remediation", "new-client-ips", "week-over-week", "alerts"]
 
 
 @main.command()

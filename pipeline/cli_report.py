@@ -26,7 +26,8 @@ from pipeline.settings import Settings
 # The CLI's names: `senders` is the Sending volume pivot's details table.
 NAMES = {"widget": "widget", "flyout": "flyout", "volume": "volume", "senders": "volume",
          "tls": "tls", "remediation": "remediation", "failures": "failures",
-         "new-client-ips": "new-client-ips", "week-over-week": "week-over-week"}
+         "new-client-ips": "new-client-ips", "week-over-week": "week-over-week",
+         "alerts": "alerts"}
 
 
 class ReportError(RuntimeError):
