@@ -101,5 +101,10 @@ class Pending(Generic[K, V]):
             out.append((entry, self._holds.release(entry.tokens)))
         return out
 
+    def drop_expired(self, horizon: datetime, limit: int) -> list[Token]:
+        """Like `expire`, for state that emits nothing when it ends (connections): only
+        the inputs it alone held are returned, to be released."""
+        return [token for _, released in self.expire(horizon, limit) for token in released]
+
     def __len__(self) -> int:
         return len(self._entries)

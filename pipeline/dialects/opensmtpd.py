@@ -126,11 +126,8 @@ class OpenSmtpdSessions:
             tls_cipher=session.cipher, **extra)
 
     def expire(self, now: datetime) -> Step:
-        step = Step()
-        for _, released in self._sessions.expire(now - self._timeout,
-                                                 self.config.max_pending_sessions):
-            step.released += released
-        return step
+        return Step(released=self._sessions.drop_expired(now - self._timeout,
+                                                        self.config.max_pending_sessions))
 
 
 class OpenSmtpd:

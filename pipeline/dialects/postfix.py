@@ -284,8 +284,7 @@ class PostfixSessions:
         for entry, released in self._submissions.expire(horizon, limit):
             step.events.append(self._event(entry.value, entry.started, None))
             step.released += released
-        for _, released in self._connections.expire(horizon, limit):
-            step.released += released
+        step.released += self._connections.drop_expired(horizon, limit)
         return step
 
 

@@ -193,11 +193,8 @@ class SendmailSessions:
         ))
 
     def expire(self, now: datetime) -> Step:
-        step = Step()
-        for _, released in self._connections.expire(now - self._timeout,
-                                                     self.config.max_pending_sessions):
-            step.released += released
-        return step
+        return Step(released=self._connections.drop_expired(now - self._timeout,
+                                                        self.config.max_pending_sessions))
 
 
 class Sendmail:

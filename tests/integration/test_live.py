@@ -51,10 +51,14 @@ def test_counters_are_exact_after_a_sigkill(kafka, names, worker_factory):
         wait_for(settled, 180, "live counters equal to the ground truth")
     finally:
         assert last[-1] == expected
-    # ClickHouse agrees with the live counters over the same window.
+    # ClickHouse agrees with the live counters over the same window: the TLS totals, and
+    # the widget's distinct senders (both count whole hours of the last 7 days).
     stored = wait_for(lambda: (s := worker.get("/api/v1/summary"))["messages"]
                       == expected["messages"] and s, 60, "ClickHouse totals")
-    assert stored["by_tls"] == expected["by_tls"]
+    assert stored["by_tls"] == expected["by_tls"] == worker.get("/live/v1/summary")["by_tls"]
+    tls = worker.get("/api/v1/tls?range=7d")
+    assert {t["tls_version"]: t["messages"] for t in tls["totals"]} == expected["by_tls"]
+    assert worker.get("/api/v1/widget")["senders"] == worker.get("/live/v1/summary")["senders"]
 
 
 def test_every_worker_gives_the_same_answers(kafka, names, worker_factory):
