@@ -10,12 +10,22 @@ import ipaddress
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
 
 TlsVersion = Literal["TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3", "SSL3", "none", "unknown"]
 Kind = Literal["submission", "auth_failure"]
 Source = Literal["postfix", "exim", "sendmail", "exchange", "dovecot", "opensmtpd", "json"]
 
+_LIMITS = {"server": 255, "sender": 320, "sender_domain": 255, "envelope_from": 320,
+           "auth_mechanism": 32, "client_host": 255, "tls_cipher": 128, "message_id": 255}
+_INT_LIMITS = {"recipients": 2**32 - 1, "size": 2**63 - 1}
 LEGACY_TLS: frozenset[str] = frozenset({"TLS1.0", "TLS1.1", "SSL3"})
 OAUTH_MECHANISMS: frozenset[str] = frozenset({"XOAUTH2", "OAUTHBEARER"})
 
@@ -41,6 +51,22 @@ class AuthEvent(BaseModel):
     message_id: str | None = Field(None, max_length=255, description="Queue / message id.")
     recipients: int | None = Field(None, ge=0)
     size: int | None = Field(None, ge=0, description="Bytes.")
+
+    @field_validator("server", "sender", "sender_domain", "envelope_from", "auth_mechanism",
+                     "client_host", "tls_cipher", "message_id", mode="before")
+    @classmethod
+    def _bounded(cls, value: object, info: ValidationInfo) -> object:
+        # Logs are untrusted: an absurdly long field is cut to its bound, not a reason to
+        # lose the event (ClickHouse and the reports stay bounded either way).
+        limit = _LIMITS[info.field_name or ""]
+        return value[:limit] if isinstance(value, str) and len(value) > limit else value
+
+    @field_validator("recipients", "size", mode="before")
+    @classmethod
+    def _in_range(cls, value: object, info: ValidationInfo) -> object:
+        # Beyond what the storage types hold, a count is not believable: unknown.
+        limit = _INT_LIMITS[info.field_name or ""]
+        return None if isinstance(value, int) and value > limit else value
 
     @field_validator("ts")
     @classmethod

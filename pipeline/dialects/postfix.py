@@ -33,6 +33,7 @@ from pipeline.syslog import SyslogLine
 from schemas.event import AuthEvent
 
 NAME = "postfix"
+MAX_SUMMARY_FAILURES = 1000  # a summary claiming more is not believable (and not a loop bound)
 # A line without any of these is never about submission (checked before any parsing).
 MARKERS = ("TLS connection established", "client=", "from=<", "disconnect from",
            "authentication failed")
@@ -139,7 +140,7 @@ def _parse_smtpd(message: str) -> Fragment | None:
         host, ip = host_and_ip(match["client"])
         auth = _AUTH_SUMMARY.search(message)
         failed = int(auth["tried"]) - int(auth["ok"]) if auth else 0
-        return Disconnect(host, ip, max(failed, 0))
+        return Disconnect(host, ip, min(max(failed, 0), MAX_SUMMARY_FAILURES))
     if "authentication failed" in message:
         match = _SASL_FAIL.match(message)
         if match is None:

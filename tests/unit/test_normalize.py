@@ -72,3 +72,19 @@ def test_a_parser_bug_becomes_a_dead_letter_and_state_is_flushed(monkeypatch):
     assert [e.sender for e in out.events] == ["a@example.com"]  # flushed with what was known
     assert sorted(out.released) == ["held", "poison"]
     assert n.pending() == 0
+
+
+def test_absurd_field_values_are_bounded_not_fatal():
+    n = Normalizer(NormalizeConfig())
+    long_mech = "X" * 500
+    out = n.feed(f"2026-11-28T10:00:00Z mx1 sm-mta[5]: AUTH failure ({long_mech}): x, "
+                 f"user={'u' * 900}, relay=[192.0.2.1]".encode(), 1, T0)
+    assert [r.reason for r in out.rejections] == []
+    event = out.events[0]
+    assert len(event.auth_mechanism or "") == 32 and len(event.sender or "") == 320
+    summary = n.feed(b"2026-11-28T10:00:00Z mx1 postfix/smtpd[9]: disconnect from "
+                     b"unknown[203.0.113.5] auth=0/99999999999999", 2, T0)
+    assert len(summary.events) == 1000
+    huge = n.feed(b"2026-11-28T10:00:00Z mx2 smtpd[1]: 0000000000000001 smtp connected "
+                  b"address=192.0.2.9 host=h", 3, T0)
+    assert huge.rejections == []
