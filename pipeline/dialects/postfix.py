@@ -136,8 +136,7 @@ def _parse_smtpd(message: str) -> Fragment | None:
                       "orig_client" in fields or "orig_queue_id" in fields)
     if message.startswith("disconnect from "):
         match = _DISCONNECT.match(message)
-        assert match is not None  # the prefix guarantees it
-        host, ip = host_and_ip(match["client"])
+        host, ip = host_and_ip(match["client"]) if match else (None, None)
         auth = _AUTH_SUMMARY.search(message)
         failed = int(auth["tried"]) - int(auth["ok"]) if auth else 0
         return Disconnect(host, ip, min(max(failed, 0), MAX_SUMMARY_FAILURES))
