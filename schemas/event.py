@@ -64,9 +64,9 @@ class AuthEvent(BaseModel):
     @field_validator("recipients", "size", mode="before")
     @classmethod
     def _in_range(cls, value: object, info: ValidationInfo) -> object:
-        # Beyond what the storage types hold, a count is not believable: unknown.
+        # Negative, or beyond what the storage types hold: not believable, so unknown.
         limit = _INT_LIMITS[info.field_name or ""]
-        return None if isinstance(value, int) and value > limit else value
+        return None if isinstance(value, int) and not 0 <= value <= limit else value
 
     @field_validator("ts")
     @classmethod
