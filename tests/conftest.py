@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests.helpers import KAFKA_SCRIPT, ROOT, free_port, http_json, wait_for
+
 # CI explores a fixed sequence of inputs (reproducible); a developer's run explores new ones.
 hypothesis_settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
-
-from tests.helpers import KAFKA_SCRIPT, ROOT, free_port, http_json, wait_for
 
 
 @pytest.fixture(scope="session")
