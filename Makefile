@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration lint bench kafka-jars clean
+.PHONY: run test unit integration lint bench kafka-jars system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-kafka-jars:
+# The broker needs Java 17+ and Maven; on Debian/Ubuntu (as root) they are installed here.
+system-deps:
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && apt-get install -y -q openjdk-17-jre-headless maven; \
+	  else echo "Java 17+ and Maven are needed for the local Kafka broker; please install them"; exit 1; fi; \
+	fi
+
+kafka-jars: system-deps
 	bash deploy/kafka/kafka.sh fetch
 
 run: $(STAMP) kafka-jars
