@@ -56,9 +56,11 @@ def test_counters_are_exact_after_a_sigkill(kafka, names, worker_factory):
     stored = wait_for(lambda: (s := worker.get("/api/v1/summary"))["messages"]
                       == expected["messages"] and s, 60, "ClickHouse totals")
     assert stored["by_tls"] == expected["by_tls"] == worker.get("/live/v1/summary")["by_tls"]
-    tls = worker.get("/api/v1/tls?range=7d")
-    assert {t["tls_version"]: t["messages"] for t in tls["totals"]} == expected["by_tls"]
-    assert worker.get("/api/v1/widget")["senders"] == worker.get("/live/v1/summary")["senders"]
+    # The hourly aggregates are written right after the events: wait for them too.
+    wait_for(lambda: {t["tls_version"]: t["messages"] for t in worker.get(
+        "/api/v1/tls?range=7d")["totals"]} == expected["by_tls"], 60, "hourly TLS totals")
+    wait_for(lambda: worker.get("/api/v1/widget")["senders"] == worker.get(
+        "/live/v1/summary")["senders"] == expected["senders"], 60, "widget = live senders")
 
 
 def test_every_worker_gives_the_same_answers(kafka, names, worker_factory):
