@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from pipeline import reports
 from pipeline.clickhouse import ClickHouse
@@ -150,6 +150,3 @@ def openapi() -> dict[str, Any]:
         "components": {"schemas": components},
     }
 
-
-def model_dump(value: BaseModel) -> Any:
-    return value.model_dump(mode="json")

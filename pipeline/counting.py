@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from schemas.event import LEGACY_TLS, AuthEvent
@@ -229,9 +229,3 @@ def merge_top(parts: Iterable[Iterable[tuple[str, int]]], limit: int) -> list[tu
             totals[key] = totals.get(key, 0) + n
     return sorted(totals.items(), key=lambda r: (-r[1], r[0]))[:limit]
 
-
-def utc_hour(hour: int) -> datetime:
-    return datetime.fromtimestamp(hour * 3600, UTC)
-
-
-ONE_HOUR = timedelta(hours=1)
