@@ -27,6 +27,7 @@ class Route:
     answer: Any  # a pydantic model or a typing form for TypeAdapter
     run: Callable[[ClickHouse, ReportQuery, datetime], Any]
     takes_query: bool = True
+    sorts: tuple[str, ...] = ()  # the `sort` values this report knows
 
 
 ROUTES: tuple[Route, ...] = (
@@ -35,11 +36,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/flyout", "flyout", "Last week's TLS usage and daily volumes",
           reports.Flyout, lambda ch, q, now: reports.flyout(ch, now), takes_query=False),
     Route("/api/v1/volume", "volume", "Sending volume: per-day chart and per-sender table",
-          reports.VolumeReport, reports.volume),
+          reports.VolumeReport, reports.volume, sorts=tuple(reports.VOLUME_SORT)),
     Route("/api/v1/tls", "tls", "TLS usage: totals, per-day chart, per-sender table",
-          reports.TlsReport, reports.tls_usage),
+          reports.TlsReport, reports.tls_usage, sorts=tuple(reports.TLS_SORT)),
     Route("/api/v1/remediation", "remediation", "Senders still on TLS 1.0/1.1 or SSL 3",
-          reports.Remediation, reports.remediation),
+          reports.Remediation, reports.remediation, sorts=tuple(reports.REMEDIATION_SORT)),
     Route("/api/v1/failures", "failures", "Failed AUTH by account and by client IP",
           reports.Failures, reports.failures),
     Route("/api/v1/new-client-ips", "new-client-ips",
@@ -64,15 +65,22 @@ class BadRequest(ValueError):
         self.errors = errors
 
 
-def parse_query(params: Mapping[str, str], takes_query: bool = True) -> ReportQuery:
-    """Validate query-string parameters; unknown names and bad values are a BadRequest."""
+def parse_query(params: Mapping[str, str], takes_query: bool = True,
+                sorts: tuple[str, ...] | None = None) -> ReportQuery:
+    """Validate query-string parameters; unknown names and bad values are a BadRequest.
+    `sorts`: the columns the report sorts by (None: do not check)."""
     if not takes_query and params:
         raise BadRequest([{"loc": [k], "msg": f"unknown parameter {k!r}"} for k in params])
     try:
-        return ReportQuery.model_validate(dict(params))
+        query = ReportQuery.model_validate(dict(params))
     except ValidationError as exc:
         raise BadRequest([{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(
             include_url=False, include_context=False, include_input=False)]) from exc
+    if sorts is not None and query.sort is not None and query.sort not in sorts:
+        known = ", ".join(sorts) or "none"
+        raise BadRequest([{"loc": ["sort"],
+                           "msg": f"unknown sort {query.sort!r}; this report sorts by {known}"}])
+    return query
 
 
 def answer_json(route: Route, result: Any) -> Any:

@@ -37,7 +37,7 @@ class ReportError(RuntimeError):
 def fetch(settings: Settings, name: str, params: dict[str, str], url: str | None) -> Any:
     """The report's JSON answer, from the worker's API or straight from ClickHouse."""
     route = api.BY_NAME[NAMES[name]]
-    query = api.parse_query(params, route.takes_query)  # clear errors before any I/O
+    query = api.parse_query(params, route.takes_query, route.sorts)  # clear errors before any I/O
     if url or settings.embedded_clickhouse:
         return _http_json(f"{_base(settings, url)}{route.path}", params)
     from pipeline.clickhouse import connect

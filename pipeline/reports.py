@@ -230,7 +230,7 @@ class VolumeReport(BaseModel):
     page: Page
 
 
-_VOLUME_SORT = {"sender": "sender", "domain": "dom", "messages": "n",
+VOLUME_SORT = {"sender": "sender", "domain": "dom", "messages": "n",
                 "tls10": "tls10", "tls11": "tls11", "tls12": "tls12", "tls13": "tls13"}
 
 
@@ -252,7 +252,7 @@ def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
         f" AS protocols FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
         " AND sender != '' GROUP BY sender")
     rows = ch.query_rows(
-        f"{base} ORDER BY {q.sorted_by(_VOLUME_SORT, 'messages')}"
+        f"{base} ORDER BY {q.sorted_by(VOLUME_SORT, 'messages')}"
         " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
         {**params, "limit": q.page_size, "offset": q.offset})
     total = ch.query_rows(f"SELECT count() FROM ({base})", params)[0][0]
@@ -290,7 +290,7 @@ class TlsReport(BaseModel):
     page: Page
 
 
-_TLS_SORT = {"sender": "sender", "tls_version": "tls_version", "messages": "n",
+TLS_SORT = {"sender": "sender", "tls_version": "tls_version", "messages": "n",
              "domain": "dom"}
 
 
@@ -310,7 +310,7 @@ def tls_usage(ch: ClickHouse, q: ReportQuery, now: datetime) -> TlsReport:
         f" sum(messages) AS n FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
         " AND sender != '' GROUP BY sender, tls_version")
     rows = ch.query_rows(
-        f"{base} ORDER BY {q.sorted_by(_TLS_SORT, 'messages')}, tls_version ASC"
+        f"{base} ORDER BY {q.sorted_by(TLS_SORT, 'messages')}, tls_version ASC"
         " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
         {**params, "limit": q.page_size, "offset": q.offset})
     total = ch.query_rows(f"SELECT count() FROM ({base})", params)[0][0]
@@ -366,7 +366,7 @@ class Remediation(BaseModel):
     page: Page
 
 
-_REMEDIATION_SORT = {"sender": "sender", "messages": "n", "last_seen": "seen",
+REMEDIATION_SORT = {"sender": "sender", "messages": "n", "last_seen": "seen",
                      "domain": "dom"}
 
 
@@ -382,7 +382,7 @@ def remediation(ch: ClickHouse, q: ReportQuery, now: datetime) -> Remediation:
         " WHERE kind = 'submission' AND sender IS NOT NULL"
         f" AND tls_version IN {{legacy:Array(String)}} AND {where} GROUP BY sender")
     rows = ch.query_rows(
-        f"{base} ORDER BY {q.sorted_by(_REMEDIATION_SORT, 'messages')}"
+        f"{base} ORDER BY {q.sorted_by(REMEDIATION_SORT, 'messages')}"
         " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
         {**params, "limit": q.page_size, "offset": q.offset})
     total = ch.query_rows(f"SELECT count() FROM ({base})", params)[0][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -141,3 +142,40 @@ def worker_factory(kafka: str, names: Names, tmp_path: Path) -> Iterator[
     yield make
     for worker in made:
         worker.stop()
+
+
+def corpus_worker(kafka: str, tmp: Path, tag: str, **overrides: str) -> tuple[
+        WorkerProcess, list[dict[str, Any]]]:
+    """A worker on fresh topics fed the generated 12-day report corpus, waited for until the
+    API serves all of it. Returns the worker and the ground truth."""
+    from datetime import UTC, datetime
+
+    from tests import report_oracle as oracle
+    from tests.helpers import create_topics, produce
+    from tests.integration.test_reports import corpus
+
+    names = Names(tag + datetime.now(UTC).strftime("%H%M%S%f"))
+    lines, truth = corpus(datetime.now(UTC))
+    create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=2)
+    produce(kafka, names.env["SMTP_AUTH_TOPIC_RAW"],
+            [(s.encode(), t.encode()) for s, t in lines])
+    port = free_port()
+    env = dict(os.environ, **names.env, SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS=kafka,
+               SMTP_AUTH_DATA_DIR=str(tmp / "data"), SMTP_AUTH_WEB_PORT=str(port),
+               SMTP_AUTH_SINK_BATCH_SECONDS="0.3")
+    env.pop("CLICKHOUSE_URL", None)
+    env.update(overrides)
+    worker = WorkerProcess(env, tmp / "worker.log", port).start()
+    headers = {}
+    if "SMTP_AUTH_WEB_TOKEN" in overrides:
+        headers["Authorization"] = "Bearer " + overrides["SMTP_AUTH_WEB_TOKEN"]
+
+    def served_all() -> bool:
+        url = worker.url("/api/v1/volume?range=30d&page_size=1000")
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            rows = json.loads(response.read())["rows"]
+        return bool(rows == oracle.volume(truth, datetime.now(UTC), "30d")["rows"])
+
+    wait_for(served_all, 240, "the API to serve the whole corpus")
+    return worker, truth

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tests import report_oracle as oracle
-from tests.helpers import ROOT, create_topics, produce, wait_for
-from tests.integration.test_reports import corpus
+from tests.conftest import corpus_worker
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -44,23 +44,7 @@ def _cli(worker, *args: str) -> subprocess.CompletedProcess[bytes]:
 @pytest.fixture(scope="module")
 def served(kafka, tmp_path_factory):
     """One worker fed a generated 12-day corpus, shared by the tests of this module."""
-    from tests.conftest import Names, WorkerProcess, free_port
-
-    names = Names("api" + datetime.now(UTC).strftime("%H%M%S%f"))
-    lines, truth = corpus(datetime.now(UTC))
-    create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=2)
-    produce(kafka, names.env["SMTP_AUTH_TOPIC_RAW"],
-            [(s.encode(), t.encode()) for s, t in lines])
-    tmp = tmp_path_factory.mktemp("api")
-    port = free_port()
-    import os
-    env = dict(os.environ, **names.env, SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS=kafka,
-               SMTP_AUTH_DATA_DIR=str(tmp / "data"), SMTP_AUTH_WEB_PORT=str(port),
-               SMTP_AUTH_SINK_BATCH_SECONDS="0.3")
-    worker = WorkerProcess(env, tmp / "worker.log", port).start()
-    want = lambda: oracle.volume(truth, datetime.now(UTC), "30d")["rows"]  # noqa: E731
-    wait_for(lambda: _json(worker, "/api/v1/volume?range=30d&page_size=1000")["rows"] == want(),
-             240, "the API to serve the whole corpus")
+    worker, truth = corpus_worker(kafka, tmp_path_factory.mktemp("api"), "api")
     yield worker, truth
     worker.stop()
 
@@ -104,6 +88,8 @@ def test_openapi_documents_every_route_and_they_answer(served):
     ("/api/v1/volume?range=custom&start=2026-11-02&end=2026-11-01", "after start"),
     ("/api/v1/volume?colour=blue", "colour"),
     ("/api/v1/widget?range=7d", "unknown parameter"),
+    ("/api/v1/volume?sort=colour", "sorts by sender, domain, messages"),
+    ("/api/v1/failures?sort=failures", "unknown sort"),
     ("/api/v1/volume?search=" + "x" * 400, "at most 320"),
 ])
 def test_bad_parameters_are_clear_400s(served, query, needle):
