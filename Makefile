@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration lint bench kafka-jars system-deps clean
+.PHONY: run test unit integration lint bench kafka-jars system-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,19 +21,27 @@ system-deps:
 	  else echo "Java 17+ and Maven are needed for the local Kafka broker; please install them"; exit 1; fi; \
 	fi
 
+# The dashboard tests drive Debian's Chromium (Playwright's own download is not used).
+browser-deps:
+	@if ! command -v chromium >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "Chromium is needed for the dashboard tests; please install it"; exit 1; fi; \
+	fi
+
 kafka-jars: system-deps
 	bash deploy/kafka/kafka.sh fetch
 
 run: $(STAMP) kafka-jars
 	$(VENV)/bin/smtp-auth run
 
-test: $(STAMP) kafka-jars
+test: $(STAMP) kafka-jars browser-deps
 	$(PY) -m pytest tests
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-integration: $(STAMP) kafka-jars
+integration: $(STAMP) kafka-jars browser-deps
 	$(PY) -m pytest tests/integration
 
 lint: $(STAMP)

@@ -18,21 +18,23 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 
 from pipeline import api, reports
 from pipeline.aggregate import recompute_hours
-from pipeline.clickhouse import ClickHouse, migrate
+from pipeline.clickhouse import ClickHouse, connect, migrate
 from pipeline.reports import ReportQuery
+from pipeline.settings import Settings
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-def populate(ch: ClickHouse, senders: int) -> int:
+def populate(ch: ClickHouse, senders: int, now: datetime = NOW) -> int:
     events = senders * 3
-    start = NOW - timedelta(days=90)
+    start = now - timedelta(days=90)
     ch.command(
         f"INSERT INTO {ch.database}.events SELECT"
         " concat('b', toString(number)), if(number % 50 = 0, 'auth_failure', 'submission'),"
@@ -96,7 +98,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--senders", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--populate", metavar="DATA_DIR", type=Path,
+                        help="Only fill a worker's embedded engine (DATA_DIR/clickhouse) with "
+                             "the first --senders count, ending now (the dashboard test).")
     args = parser.parse_args()
+    if args.populate:
+        settings = Settings(data_dir=args.populate)
+        ch = connect(settings)
+        migrate(ch, settings.events_ttl_days, settings.aggregate_ttl_days)
+        print(populate(ch, args.senders[0], datetime.now(UTC)))
+        ch.close()
+        return
     client = clickhouse_connect.get_client(dsn=f"chdb://{tempfile.mkdtemp(prefix='bench-ch-')}")
     print(f"### Report queries on the embedded engine ({time.strftime('%Y-%m-%d')})\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from pipeline import counting
 from pipeline.counting import Aggregates
+from pipeline.dashboard import Access
 from pipeline.settings import Settings
 from schemas.event import AuthEvent
 
@@ -151,7 +152,8 @@ class LiveCounters:
         others = sorted(hosts - {own})
         if others:
             params = {"view": view, **({"arg": arg} if arg is not None else {})}
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
+                                             headers=Access(self.settings).header()) as s:
                 parts += await asyncio.gather(*(self._fetch(s, h, params) for h in others))
         return parts
 

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: embedded engine, broker.")
     web_host: str = Field("127.0.0.1", description="Dashboard/API bind address.")
     web_port: int = Field(6066, ge=0, le=65535, description="Dashboard/API port.")
+    web_token: SecretStr | None = Field(
+        None, description="When set, the dashboard and API need `Authorization: Bearer` it "
+                          "(or the basic-auth pair below).")
+    web_token_file: Path | None = Field(None, description="File holding the web token.")
+    web_user: str | None = Field(None, description="Basic-auth user for the dashboard/API.")
+    web_password: SecretStr | None = Field(None, description="Basic-auth password.")
+    web_password_file: Path | None = Field(None, description="File holding the password.")
     allowed_lateness_seconds: float = Field(
         3600.0, ge=0, le=7 * 86400,
         description="Live counters take events this far behind the newest; later ones are "
@@ -127,11 +134,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _read_secret_files(self) -> Settings:
         # Frozen model: fill the secret from its file once, here, at load time.
-        for name in ("kafka_sasl_password", "clickhouse_password"):
+        for name in ("kafka_sasl_password", "clickhouse_password", "web_token", "web_password"):
             path: Path | None = getattr(self, f"{name}_file")
             if path is not None and getattr(self, name) is None:
                 secret = SecretStr(path.read_text(encoding="utf-8").strip())
                 object.__setattr__(self, name, secret)
+        return self
+
+    @model_validator(mode="after")
+    def _basic_auth_pair(self) -> Settings:
+        if (self.web_user is None) != (self.web_password is None):
+            raise ValueError("web_user and web_password go together")
         return self
 
     @classmethod

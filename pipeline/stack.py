@@ -54,7 +54,8 @@ def run_stack(settings: Settings, rate: float, seed: int) -> None:
     feed = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "pipeline.cli", "feed", "--rate", str(rate), "--seed", str(seed)],
         env=env)
-    print(f"Widget: http://{settings.web_host}:{settings.web_port}/api/v1/widget", flush=True)
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    print(f"Dashboard: {base}/   API: {base}/openapi.json", flush=True)
     try:
         from pipeline.worker import run_worker
 

@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pipeline import api, reports
+from pipeline import api, dashboard, reports
 from pipeline.alerting import Alerting
 from pipeline.clickhouse import ClickHouse, connect, migrate
 from pipeline.kafka import ensure_topics, faust_credentials
@@ -80,6 +80,9 @@ class Pipeline:
         app.timer(max(1.0, s.session_timeout_seconds / 10), name="expire-idle")(self._expire)
         app.task(self._sink_task)
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # faust stub
+        # Before start-up: aiohttp freezes its middleware list when the server starts.
+        web_app = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's app
+        web_app.middlewares.append(dashboard.middleware(dashboard.Access(s)))
         self._routes(app)
         return app
 
@@ -143,7 +146,7 @@ class Pipeline:
     def _report_view(self, route: api.Route) -> Callable[..., Any]:
         async def view(web: Any, request: Any) -> Any:
             try:
-                query = api.parse_query(request.query, route.takes_query)
+                query = api.parse_query(request.query, route.takes_query, route.sorts)
             except api.BadRequest as exc:
                 return web.json({"error": str(exc), "details": exc.errors}, status=400)
             try:
@@ -190,6 +193,16 @@ class Pipeline:
         return response
 
     def _routes(self, app: faust.App) -> None:
+        files = dashboard.static_files()
+
+        @app.page(dashboard.PREFIX, name="dashboard")
+        async def index(web: Any, request: Any) -> Any:
+            return dashboard.static_response(files, "")
+
+        @app.page(dashboard.PREFIX + "{name:.+}", name="dashboard-file")
+        async def static(web: Any, request: Any, name: str) -> Any:
+            return dashboard.static_response(files, name)
+
         for route in api.ROUTES:
             app.page(route.path, name=route.name)(self._report_view(route))
 
