@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,32 +33,39 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
               help="Server name for log-file lines that carry none (Exim, Exchange).")
 @click.option("--keyed", is_flag=True,
               help="Each line is `server<TAB>line` (as `generate --keys` writes).")
+@click.option("--jobs", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="Processes for a large regular file on stdin (0: one per core; 1: one "
+                   "pass). The output is the same either way.")
 @click.pass_obj
 def normalize(settings: Settings, source: str | None, year: int | None,
-              rejects: click.utils.LazyFile | None, host: str | None, keyed: bool) -> None:
+              rejects: click.utils.LazyFile | None, host: str | None, keyed: bool,
+              jobs: int) -> None:
     """Raw log lines or JSON envelopes on stdin → canonical events as JSON lines on stdout."""
-    from pipeline.normalize import Normalizer, normalize_config, normalize_lines
+    import gc
+    import os
 
-    normalizer = Normalizer(normalize_config(settings), settings.max_line_bytes, source, year)
-    out = sys.stdout
+    from pipeline import parallel
+
+    # A batch run makes millions of short-lived, acyclic objects: young-generation
+    # collections every 700 allocations cost ~5% (measured on a 1.2M-line log). Cycles are
+    # still collected, just less often; forked workers inherit the setting.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    from pipeline.normalize import normalize_config
+
+    options = parallel.Options(normalize_config(settings), settings.max_line_bytes, source,
+                               year, datetime.now(UTC), host.encode() if host else None, keyed)
     err = rejects or sys.stderr
-    default_key = host.encode() if host else None
-
-    def lines() -> Iterator[tuple[bytes | None, bytes]]:
-        for raw in sys.stdin.buffer:
-            raw = raw.rstrip(b"\r\n")
-            if keyed:
-                key, _, raw = raw.partition(b"\t")
-                yield key, raw
-            else:
-                yield default_key, raw
-
-    for outcome in normalize_lines(lines(), normalizer, datetime.now(UTC)):
-        for event in outcome.events:
-            out.write(event.model_dump_json(exclude_none=False))
-            out.write("\n")
-        for rejection in outcome.rejections:
-            err.write(rejection.model_dump_json() + "\n")
+    out = sys.stdout.buffer
+    size = parallel.regular_file_size(sys.stdin.fileno())
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and size is not None and size >= parallel.MIN_PARALLEL_BYTES:
+        parallel.normalize_file(f"/proc/self/fd/{sys.stdin.fileno()}", size, options, jobs,
+                                out, err)
+    else:
+        normalizer = options.normalizer()
+        parallel.feed_all(normalizer, enumerate(sys.stdin.buffer), options, out, err)
+        parallel.render(normalizer.expire(None), out, err)
     out.flush()
 
 

@@ -60,22 +60,23 @@ class Pending(Generic[K, V]):
     """Open entries by key (pid, queue id, session id), oldest first, sharing one `Holds`."""
 
     def __init__(self, holds: Holds) -> None:
-        self._entries: OrderedDict[K, Entry[V]] = OrderedDict()
+        # Public for a cheap len() on the hot path; change it only through the methods.
+        self.entries: OrderedDict[K, Entry[V]] = OrderedDict()
         self._holds = holds
 
     def open(self, key: K, value: V, started: datetime, tokens: list[Token]) -> list[Token]:
         """Add (or replace) an entry; return tokens freed by the one it replaced."""
         self._holds.hold(tokens)
-        old = self._entries.pop(key, None)
-        self._entries[key] = Entry(value, started, tokens)
+        old = self.entries.pop(key, None)
+        self.entries[key] = Entry(value, started, tokens)
         return self._holds.release(old.tokens) if old is not None else []
 
     def get(self, key: K) -> Entry[V] | None:
-        return self._entries.get(key)
+        return self.entries.get(key)
 
     def attach(self, key: K, token: Token) -> bool:
         """Make an open entry hold one more input; False when there is no such entry."""
-        entry = self._entries.get(key)
+        entry = self.entries.get(key)
         if entry is None:
             return False
         self._holds.hold([token])
@@ -84,7 +85,7 @@ class Pending(Generic[K, V]):
 
     def close(self, key: K) -> tuple[Entry[V] | None, list[Token]]:
         """Remove an entry; return it and the tokens it alone held."""
-        entry = self._entries.pop(key, None)
+        entry = self.entries.pop(key, None)
         if entry is None:
             return None, []
         return entry, self._holds.release(entry.tokens)
@@ -92,7 +93,7 @@ class Pending(Generic[K, V]):
     def expire(self, horizon: datetime, limit: int) -> list[tuple[Entry[V], list[Token]]]:
         """Remove entries started at or before `horizon`, and the oldest beyond `limit`."""
         out = []
-        entries = self._entries
+        entries = self.entries
         while entries:
             key, entry = next(iter(entries.items()))
             if entry.started > horizon and len(entries) <= limit:
@@ -107,4 +108,4 @@ class Pending(Generic[K, V]):
         return [token for _, released in self.expire(horizon, limit) for token in released]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)

@@ -90,7 +90,7 @@ class ExchangeSessions:
         self._columns: dict[str, int] = {name: i for i, name in enumerate(DEFAULT_FIELDS)}
 
     def pending(self) -> int:
-        return len(self._sessions)
+        return len(self._sessions.entries)
 
     def feed(self, line: SyslogLine, token: Token) -> Step:
         step = Step()

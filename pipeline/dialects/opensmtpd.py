@@ -54,7 +54,7 @@ class OpenSmtpdSessions:
         self._sessions: Pending[str, _Session] = Pending(Holds())
 
     def pending(self) -> int:
-        return len(self._sessions)
+        return len(self._sessions.entries)
 
     def feed(self, line: SyslogLine, token: Token) -> Step:
         step = Step()

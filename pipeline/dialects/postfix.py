@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from typing import NamedTuple
 
 from pipeline.correlate import Holds, Pending
 from pipeline.dialects.base import Invalid, NormalizeConfig, Step, Token
@@ -34,8 +35,9 @@ from schemas.event import AuthEvent
 
 NAME = "postfix"
 MAX_SUMMARY_FAILURES = 1000  # a summary claiming more is not believable (and not a loop bound)
-# A line without any of these is never about submission (checked before any parsing).
-MARKERS = ("TLS connection established", "client=", "from=<", "disconnect from",
+# A line without any of these is never about submission (checked before any parsing). A
+# `client=` line without `sasl_username=` is relayed or local mail: skipped here already.
+MARKERS = ("TLS connection established", "sasl_username=", "from=<", "disconnect from",
            "authentication failed")
 
 _QID = r"(?P<qid>[0-9A-Za-z]{5,20})"
@@ -45,6 +47,7 @@ _TLS = re.compile(
 )
 _CLIENT = re.compile(_QID + r": client=(?P<client>[^,\s]+)(?P<rest>(?:, \w+=[^,]*)*)$")
 _QMGR = re.compile(_QID + r": from=<(?P<from>[^>]*)>, size=(?P<size>\d+), nrcpt=(?P<nrcpt>\d+)")
+_FIELD = re.compile(r", (\w+)=([^,]*)")
 _DISCONNECT = re.compile(r"disconnect from (?P<client>\S+)")
 _AUTH_SUMMARY = re.compile(r" auth=(?P<ok>\d+)/(?P<tried>\d+)")
 _SASL_FAIL = re.compile(
@@ -54,17 +57,16 @@ _SASL_FAIL = re.compile(
 
 
 # ---- line grammar (pure) ------------------------------------------------------------------
+# Fragments are named tuples: one is built for every relevant line, and tuples are cheap.
 
-@dataclass(frozen=True, slots=True)
-class Tls:
+class Tls(NamedTuple):
     client_host: str | None
     client_ip: str | None
     version: str
     cipher: str
 
 
-@dataclass(frozen=True, slots=True)
-class Client:
+class Client(NamedTuple):
     qid: str
     client_host: str | None
     client_ip: str | None
@@ -73,23 +75,20 @@ class Client:
     reinjected: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
+class Queued(NamedTuple):
     qid: str
     envelope_from: str | None
     size: int
     recipients: int
 
 
-@dataclass(frozen=True, slots=True)
-class Disconnect:
+class Disconnect(NamedTuple):
     client_host: str | None = None
     client_ip: str | None = None
     auth_failed: int = 0  # from the 3.x summary `auth=N/M`: M - N
 
 
-@dataclass(frozen=True, slots=True)
-class AuthFailed:
+class AuthFailed(NamedTuple):
     client_host: str | None
     client_ip: str | None
     mechanism: str
@@ -129,7 +128,7 @@ def _parse_smtpd(message: str) -> Fragment | None:
         match = _CLIENT.match(message)
         if match is None:
             return Invalid("postfix_client_unparsed", "client= line in an unknown format")
-        fields = dict(part.split("=", 1) for part in match["rest"].split(", ")[1:])
+        fields = dict(_FIELD.findall(match["rest"]))
         host, ip = host_and_ip(match["client"])
         return Client(match["qid"], host, ip, fields.get("sasl_method"),
                       fields.get("sasl_username"),
@@ -137,7 +136,7 @@ def _parse_smtpd(message: str) -> Fragment | None:
     if message.startswith("disconnect from "):
         match = _DISCONNECT.match(message)
         host, ip = host_and_ip(match["client"]) if match else (None, None)
-        auth = _AUTH_SUMMARY.search(message)
+        auth = _AUTH_SUMMARY.search(message) if " auth=" in message else None
         failed = int(auth["tried"]) - int(auth["ok"]) if auth else 0
         return Disconnect(host, ip, min(max(failed, 0), MAX_SUMMARY_FAILURES))
     if "authentication failed" in message:
@@ -157,8 +156,7 @@ class _Connection:
     failures_logged: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Submission:
+class _Submission(NamedTuple):
     client: Client
     tls: Tls | None
 
@@ -173,11 +171,11 @@ class PostfixSessions:
         self._submissions: Pending[str, _Submission] = Pending(holds)
 
     def pending(self) -> int:
-        return len(self._connections) + len(self._submissions)
+        return len(self._connections.entries) + len(self._submissions.entries)
 
     def feed(self, line: SyslogLine, token: Token) -> Step:
         fragment = parse(line.program, line.message)
-        step = Step()
+        step = Step([], [], [])  # positional: no field factories on the hot path
         if fragment is None:
             step.skipped = True
             step.released.append(token)

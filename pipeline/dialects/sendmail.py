@@ -82,7 +82,7 @@ class SendmailSessions:
         self._connections: Pending[int | None, _Connection] = Pending(Holds())
 
     def pending(self) -> int:
-        return len(self._connections)
+        return len(self._connections.entries)
 
     def feed(self, line: SyslogLine, token: Token) -> Step:
         message = line.message
