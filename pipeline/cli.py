@@ -64,7 +64,8 @@ def normalize(settings: Settings, source: str | None, year: int | None,
                                 out, err)
     else:
         normalizer = options.normalizer()
-        parallel.feed_all(normalizer, enumerate(sys.stdin.buffer), options, out, err)
+        parallel.feed_all(normalizer, parallel.stream_batches(sys.stdin.buffer), options, out,
+                          err)
         parallel.render(normalizer.expire(None), out, err)
     out.flush()
 

@@ -31,7 +31,7 @@ LEGACY_TLS: frozenset[str] = frozenset({"TLS1.0", "TLS1.1", "SSL3"})
 OAUTH_MECHANISMS: frozenset[str] = frozenset({"XOAUTH2", "OAUTHBEARER"})
 
 
-@lru_cache(maxsize=65536)  # clients repeat; parsing an address is the costly part
+@lru_cache(maxsize=8192)  # clients repeat; parsing an address is the costly part
 def _canonical_ip(value: str) -> str:
     return str(ipaddress.ip_address(value))  # ValueError: a validation error naming the value
 
@@ -93,7 +93,9 @@ class AuthEvent(BaseModel):
 
     @field_serializer("ts")
     def _iso_z(self, value: datetime) -> str:
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if value.tzinfo is not UTC:  # validated events are UTC already: skip the conversion
+            value = value.astimezone(UTC)
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" → "Z"
 
     @property
     def legacy_tls(self) -> bool:

@@ -19,6 +19,10 @@ _TLS_LABELS = {
 _HOST_IP = re.compile(r"(?P<host>[^\s\[\]]*)\[(?P<ip>[0-9A-Fa-f:.]+)\](?::\d+)?")
 
 
+# The helpers below are pure and their inputs repeat (the same clients, accounts, TLS
+# labels line after line): cached, a lookup replaces a regex or a loop on the hot path.
+# Bounded: entries times max_line_bytes at worst, whatever the input.
+@lru_cache(maxsize=256)
 def canonical_tls(label: str | None) -> str:
     """`TLSv1.2` → `TLS1.2`; anything unknown → `unknown`."""
     if not label:
@@ -26,7 +30,7 @@ def canonical_tls(label: str | None) -> str:
     return _TLS_LABELS.get(label.strip().lower().replace("_", "."), "unknown")
 
 
-@lru_cache(maxsize=65536)  # clients repeat; parsing an address is the costly part
+@lru_cache(maxsize=8192)  # clients repeat; parsing an address is the costly part
 def canonical_ip(text: str | None) -> str | None:
     if not text:
         return None
@@ -39,6 +43,7 @@ def canonical_ip(text: str | None) -> str | None:
         return None
 
 
+@lru_cache(maxsize=4096)
 def host_and_ip(text: str) -> tuple[str | None, str | None]:
     """`mail.example.com[192.0.2.1]` (optionally `:port`) → (host, ip); host None if unknown."""
     match = _HOST_IP.match(text)
@@ -48,6 +53,7 @@ def host_and_ip(text: str) -> tuple[str | None, str | None]:
     return (host if host and host != "unknown" else None), canonical_ip(match["ip"])
 
 
+@lru_cache(maxsize=4096)
 def sender_identity(username: str | None,
                     default_domain: str | None) -> tuple[str | None, str | None]:
     """The authenticated account and its domain; bare names get the default domain."""
@@ -60,6 +66,7 @@ def sender_identity(username: str | None,
     return name, default_domain.lower() if default_domain else None
 
 
+@lru_cache(maxsize=4096)
 def envelope_address(text: str | None) -> str | None:
     if text is None:
         return None
@@ -83,6 +90,7 @@ _MECHANISMS = ("CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-256", "SCRAM-SHA-1", "XOAUTH
                "OAUTHBEARER", "NTLM", "GSSAPI", "PLAIN", "LOGIN", "EXTERNAL")
 
 
+@lru_cache(maxsize=256)
 def mechanism_of(name: str | None) -> str | None:
     """`dovecot_plain` → PLAIN, `cram_md5` → CRAM-MD5, `xoauth2` → XOAUTH2; else upper-cased."""
     if not name:

@@ -176,21 +176,22 @@ class PostfixSessions:
     def feed(self, line: SyslogLine, token: Token) -> Step:
         fragment = parse(line.program, line.message)
         step = Step([], [], [])  # positional: no field factories on the hot path
+        # Commonest first.
         if fragment is None:
             step.skipped = True
             step.released.append(token)
-        elif isinstance(fragment, Invalid):
-            step.invalid.append(fragment)
-            step.released.append(token)
-        elif isinstance(fragment, Tls):
-            step.released += self._connections.open(line.pid, _Connection(fragment), line.ts,
-                                                    [token])
-        elif isinstance(fragment, Client):
-            self._submit(line, fragment, token, step)
         elif isinstance(fragment, Queued):
             self._complete(fragment, token, step)
         elif isinstance(fragment, Disconnect):
             self._disconnect(line, fragment, token, step)
+        elif isinstance(fragment, Client):
+            self._submit(line, fragment, token, step)
+        elif isinstance(fragment, Tls):
+            step.released += self._connections.open(line.pid, _Connection(fragment), line.ts,
+                                                    [token])
+        elif isinstance(fragment, Invalid):
+            step.invalid.append(fragment)
+            step.released.append(token)
         else:
             step.events.append(self._failure(line, fragment.client_host, fragment.client_ip,
                                              fragment.mechanism, fragment.username))
