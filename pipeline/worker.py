@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pipeline import api, dashboard, reports
 from pipeline.alerting import Alerting
 from pipeline.clickhouse import ClickHouse, connect, migrate
+from pipeline.correlate import AckOrder
 from pipeline.kafka import ensure_topics, faust_credentials
 from pipeline.live import LiveCounters
 from pipeline.metrics import Metrics
@@ -45,6 +46,7 @@ class Pipeline:
         self.clock = clock
         self.metrics = Metrics()
         self.normalizers: dict[int, Normalizer] = {}
+        self.acks: AckOrder[Any] = AckOrder()
         self._ack_stream: Any = None
         self._openapi = api.openapi()
         self.app = self._build_app()
@@ -102,6 +104,7 @@ class Pipeline:
         self._ack_stream = stream
         async for event in stream.events():
             message = event.message
+            self.acks.fed(message.partition, message.offset)
             outcome = self._normalizer(message.partition).feed(
                 message.value or b"", event, self.clock(),
                 Origin(message.topic, message.partition, message.offset), key=message.key)
@@ -114,7 +117,10 @@ class Pipeline:
         for rejection in outcome.rejections:
             await self.dlq_topic.send(value=rejection.model_dump_json().encode())
         for done in outcome.released:
-            await stream.ack(done)
+            event: Any = done  # the worker's tokens are faust events
+            for ready in self.acks.released(event.message.partition, event.message.offset,
+                                            event):
+                await stream.ack(ready)
         self.metrics.pending.set(sum(n.pending() for n in self.normalizers.values()))
 
     async def _expire(self) -> None:
@@ -131,6 +137,7 @@ class Pipeline:
         for tp in revoked:
             if tp.topic == self.settings.topic_raw:
                 self.normalizers.pop(tp.partition, None)
+                self.acks.forget(tp.partition)
 
     # ---- sink --------------------------------------------------------------------------
     async def _sink_task(self) -> None:
