@@ -254,13 +254,11 @@ def normalize_file(path: str, size: int, options: Options, jobs: int, events: IO
     report = Report(chunks=len(plan))
     # fork: the workers share the loaded code and need nothing but the file and the options.
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=max(1, len(plan) - 1), mp_context=context) as pool:
-        futures: list[Future[_Done]] = [pool.submit(_run_in_worker, c, options)
-                                        for c in plan[1:]]
-        first = _run(plan[0], options)  # this process takes the first chunk itself
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures: list[Future[_Done]] = [pool.submit(_run_in_worker, c, options) for c in plan]
         true_state: bytes | None = None
-        for j, chunk in enumerate(plan):
-            done = futures[j - 1].result() if j else first
+        for chunk, future in zip(plan, futures, strict=True):
+            done = future.result()
             if true_state is not None and done.guess != _canonical(true_state, options):
                 done = _run(chunk, options, true_state)  # the guess was wrong: redo exactly
                 report.redone += 1
