@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -89,6 +90,35 @@ def run(settings: Settings, rate: float, seed: int) -> None:
     from pipeline.stack import run_stack
 
     run_stack(settings, rate, seed)
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True,
+                                                   path_type=Path))
+@click.option("--host", default=None,
+              help="Server name for every line (default: each syslog line's own host).")
+@click.option("--keyed", is_flag=True, help="Each line is `server<TAB>line`.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def replay(settings: Settings, files: tuple[Path, ...], host: str | None, keyed: bool,
+           quiet: bool) -> None:
+    """Produce log files (or stdin, `-`) to the raw topic, keyed by server, in order."""
+    from contextlib import ExitStack
+
+    from pipeline.replay import run_replay
+
+    with ExitStack() as stack:
+        sources: list[tuple[str, BinaryIO, int | None]] = []
+        for path in files or (Path("-"),):
+            if str(path) == "-":
+                sources.append(("stdin", sys.stdin.buffer, None))
+            else:
+                sources.append((path.name, stack.enter_context(path.open("rb")),
+                                path.stat().st_size))
+        done = run_replay(settings, sources, host, keyed, show_progress=not quiet)
+    cut = f"; {done.cut} longer than Kafka takes were cut (dead-lettered as too long)" if (
+        done.cut) else ""
+    click.echo(f"{done.lines} lines produced to {settings.topic_raw}{cut}", err=True)
 
 
 @main.command()

@@ -1,8 +1,9 @@
-"""`smtp-auth normalize` as a user runs it: lines on stdin, canonical JSON on stdout."""
+"""`smtp-auth normalize` and `smtp-auth replay` as a user runs them."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -35,3 +36,38 @@ def test_normalize_prints_the_canonical_event():
     }
     rejections = [json.loads(line) for line in done.stderr.splitlines() if line.startswith(b"{")]
     assert [(r["stage"], r["reason"]) for r in rejections] == [("decode", "no_syslog_header")]
+
+
+def test_replay_produces_every_line_keyed_by_server_in_order(kafka, names, tmp_path):
+    """`smtp-auth replay`: every line of the file on the raw topic, keyed by the syslog
+    host (each server's lines in one partition, in file order); a keyed file's servers."""
+    from collections import defaultdict
+    from datetime import UTC, datetime
+
+    from pipeline.synthetic import LogGenerator
+    from tests.helpers import consume, create_topics
+
+    topic = names.env["SMTP_AUTH_TOPIC_RAW"]
+    create_topics(kafka, [topic], partitions=3)
+    lines, _ = LogGenerator("postfix", 12, accounts=20, rfc3164=True).log(
+        150, datetime(2026, 11, 27, 9, tzinfo=UTC), 0.5)
+    exim, _ = LogGenerator("exim", 13, accounts=20).log(20, datetime(2026, 11, 27, 9,
+                                                                      tzinfo=UTC), 0.5)
+    (tmp_path / "mail.log").write_text("".join(f"{text}\n" for _, text in lines))
+    (tmp_path / "keyed.log").write_text("".join(f"{server}\t{text}\n" for server, text in exim))
+    env = dict(os.environ, **names.env, SMTP_AUTH_KAFKA_BOOTSTRAP_SERVERS=kafka)
+    for name, extra in (("mail.log", []), ("keyed.log", ["--keyed"])):
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "replay", "--quiet",
+                               *extra, str(tmp_path / name)], env=env, cwd=ROOT,
+                              capture_output=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+    assert f"{len(exim)} lines produced to {topic}".encode() in done.stderr
+    records = consume(kafka, topic, len(lines) + len(exim), 60)
+    assert len(records) == len(lines) + len(exim)
+    by_key: dict[bytes, list[bytes]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        by_key[record.key].append(record.value)
+    want: dict[bytes, list[bytes]] = defaultdict(list)
+    for server, text in [*lines, *exim]:
+        want[server.encode()].append(text.encode())
+    assert by_key == want  # every line once, under its server, in file order
