@@ -272,9 +272,9 @@
         change.textContent = `no senders in the 7 days before (${nf.format(w.previous_senders)})`;
         change.className = "sub";
       } else {
-        const up = w.change >= 0;
-        change.textContent = `${up ? "▲" : "▼"} ${Math.abs(w.change * 100).toFixed(1)}% vs the 7 days before (${nf.format(w.previous_senders)})`;
-        change.className = "sub " + (up ? "up" : "down");
+        const sign = w.change > 0 ? "▲" : w.change < 0 ? "▼" : "±";
+        change.textContent = `${sign} ${Math.abs(w.change * 100).toFixed(1)}% vs the 7 days before (${nf.format(w.previous_senders)})`;
+        change.className = "sub" + (w.change > 0 ? " up" : w.change < 0 ? " down" : "");
       }
     });
   }
@@ -502,7 +502,10 @@
         tr.append(a, b);
         return tr;
       }));
-      $("live-updated").textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC";
+      // Events older than the allowed lateness are stored (the reports count them) but not
+      // counted live: say so, or the two would seem to disagree.
+      const late = s.late ? ` · ${nf.format(s.late)} late events are in the reports only` : "";
+      $("live-updated").textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC" + late;
     });
   }
 

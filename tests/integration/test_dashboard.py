@@ -287,8 +287,10 @@ def test_live_panel_changes_when_new_events_arrive(served, page, kafka):
     page.wait_for_function("n => document.getElementById('live-messages').textContent"
                            ".replace(/,/g, '') === String(n)", arg=before + added,
                            timeout=60_000)
-    assert number(page.text_content("#live-messages")) == worker.get(
-        "/live/v1/summary")["messages"]
+    summary = worker.get("/live/v1/summary")
+    assert number(page.text_content("#live-messages")) == summary["messages"]
+    # Events beyond the allowed lateness are in the reports only; the panel says how many.
+    assert ("late events" in page.text_content("#live-updated")) == bool(summary["late"])
 
 
 def test_access_control_when_configured(kafka, tmp_path, browser):
