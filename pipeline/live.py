@@ -41,6 +41,7 @@ class LiveCounters:
             "sender-counts", default=None, partitions=settings.topic_partitions,
             on_recover=self._on_recovered, key_type=str)
         self.aggregates: dict[int, Aggregates] = {}
+        self._peer_headers = Access(settings).header()  # credentials for the other workers
         self.watermarks: dict[int, int] = {}
         self._rebuild = True
         app.agent(events_topic, name="count")(self._count_agent)
@@ -153,7 +154,7 @@ class LiveCounters:
         if others:
             params = {"view": view, **({"arg": arg} if arg is not None else {})}
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
-                                             headers=Access(self.settings).header()) as s:
+                                             headers=self._peer_headers) as s:
                 parts += await asyncio.gather(*(self._fetch(s, h, params) for h in others))
         return parts
 

@@ -290,7 +290,8 @@ class Normalizer:
 
 def normalize_lines(lines: Iterable[tuple[bytes | None, bytes]], normalizer: Normalizer,
                     received: datetime) -> Iterator[Outcome]:
-    """Batch use (CLI, tests): feed every (key, line), then flush what is still pending."""
+    """Line by line through feed() (tests use it as the reference for feed_batch and
+    pipeline/parallel.py): feed every (key, line), then flush what is still pending."""
     for number, (key, raw) in enumerate(lines):
         yield normalizer.feed(raw, number, received, key=key)
     yield normalizer.expire(None)

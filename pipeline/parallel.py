@@ -183,10 +183,6 @@ def _run(chunk: _Chunk, options: Options, state: bytes | None = None) -> _Done:
     return _Done(guess, events.getvalue(), rejections.getvalue(), normalizer.snapshot())
 
 
-def _run_in_worker(chunk: _Chunk, options: Options) -> _Done:
-    return _run(chunk, options)
-
-
 def regular_file_size(fd: int) -> int | None:
     """The size of `fd` when it is a regular file (so it can be mapped), else None."""
     info = os.fstat(fd)
@@ -255,7 +251,7 @@ def normalize_file(path: str, size: int, options: Options, jobs: int, events: IO
     # fork: the workers share the loaded code and need nothing but the file and the options.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures: list[Future[_Done]] = [pool.submit(_run_in_worker, c, options) for c in plan]
+        futures: list[Future[_Done]] = [pool.submit(_run, c, options) for c in plan]
         true_state: bytes | None = None
         for chunk, future in zip(plan, futures, strict=True):
             done = future.result()

@@ -26,7 +26,8 @@ class Replayed:
     cut: int = 0  # longer than Kafka takes: cut, and the worker dead-letters them as too long
 
 
-def server_of(raw: bytes, host: bytes | None, keyed: bool) -> tuple[bytes | None, bytes]:
+def server_of(raw: bytes, host: bytes | None, keyed: bool,
+              received: datetime) -> tuple[bytes | None, bytes]:
     """(key, message) for one line: the shipped server, or the syslog header's host."""
     raw = raw.rstrip(b"\r\n")
     if keyed:
@@ -34,7 +35,7 @@ def server_of(raw: bytes, host: bytes | None, keyed: bool) -> tuple[bytes | None
         return key, raw
     if host is not None:
         return host, raw
-    line = parse_syslog(raw[:1024].decode("utf-8", "replace"), datetime.now(UTC), UTC)
+    line = parse_syslog(raw[:1024].decode("utf-8", "replace"), received, UTC)
     return (line.host.encode() if line else None), raw
 
 
@@ -46,13 +47,14 @@ async def replay(settings: Settings, sources: Iterable[tuple[str, BinaryIO, int 
     await producer.start()
     done = Replayed()
     default = host.encode() if host else None
+    received = datetime.now(UTC)  # only for year inference, which the key does not need
     try:
         with Progress("{task.description}", BarColumn(), DownloadColumn(),
                       TimeRemainingColumn(), disable=not show_progress) as progress:
             for name, stream, size in sources:
                 task = progress.add_task(name, total=size)
                 for raw in stream:
-                    key, message = server_of(raw, default, keyed)
+                    key, message = server_of(raw, default, keyed, received)
                     if len(message) > KAFKA_LIMIT:
                         message = message[:KAFKA_LIMIT]
                         done.cut += 1
