@@ -75,6 +75,12 @@ class Pending(Generic[K, V]):
     def get(self, key: K) -> Entry[V] | None:
         return self.entries.get(key)
 
+    def oldest(self) -> datetime | None:
+        """When the first entry in arrival order started: the one `expire` looks at first."""
+        for entry in self.entries.values():
+            return entry.started
+        return None
+
     def attach(self, key: K, token: Token) -> bool:
         """Make an open entry hold one more input; False when there is no such entry."""
         entry = self.entries.get(key)

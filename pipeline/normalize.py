@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from pipeline.settings import Settings
 
 RAW_EXCERPT = 4096
-ONE_SECOND = timedelta(seconds=1)
 MAX_REPEAT = 10_000
+_NEVER = datetime.max.replace(tzinfo=UTC)
 _REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[ ?(?P<msg>.*?) ?\]$")
 
 
@@ -91,7 +91,8 @@ class Normalizer:
         # In dialect order: the commonest first.
         self._maybe_relevant = _contains_any([*(m for d in dialects for m in d.markers),
                                               "message repeated", "event_id"])
-        self._next_expiry: dict[tuple[str, str], datetime] = {}
+        self._timeout = timedelta(seconds=config.session_timeout_seconds)
+        self._deadlines: dict[tuple[str, str], datetime] = {}  # when a server's oldest is due
         self._copies: dict[Token, int] = {}  # token → copies of a folded repeat still held
         self._programs: dict[str, Dialect | None] = {}
 
@@ -180,19 +181,7 @@ class Normalizer:
         except Exception as exc:
             step = self._recover(key, sessions, token, exc)
         if not step.skipped:
-            pending = sessions.pending()
-            if (ts >= self._next_expiry.get(key, ts)
-                    or pending > self.config.max_pending_sessions):
-                # Expiry by event time, at most once a second per server: cheap, and replays
-                # the same.
-                self._next_expiry[key] = ts + ONE_SECOND
-                step.extend(sessions.expire(ts))
-                pending = sessions.pending()
-            if not pending:
-                # Nothing open: the next line's check is a no-op, so forgetting the schedule
-                # changes no output and makes an idle server's state equal a fresh one's
-                # (pipeline/parallel.py compares states).
-                self._next_expiry.pop(key, None)
+            self._expire_due(key, sessions, ts, step)
         self._merge(step, out)
         for invalid in step.invalid:
             out.rejections.append(self._reject(raw, received, origin, "parse", dialect.name,
@@ -201,12 +190,39 @@ class Normalizer:
             self._count(dialect.name, "rejected" if step.invalid else
                         "skipped" if step.skipped else "parsed")
 
+    def _expire_due(self, key: tuple[str, str], sessions: Sessions, ts: datetime,
+                    step: Step) -> None:
+        """Expire by event time exactly when the oldest pending entry is due (or the server
+        holds too many): as if checked on every line, yet one call per timeout rather than
+        one per line. The deadline is kept, and may be early when that entry has completed
+        since; an early call expires nothing and sets the next deadline."""
+        pending = sessions.pending()
+        if not pending:
+            # Nothing open: forgetting the deadline changes no output, and makes an idle
+            # server's state equal a fresh one's (pipeline/parallel.py compares states).
+            self._deadlines.pop(key, None)
+            return
+        deadline = self._deadlines.get(key)
+        if deadline is None:
+            deadline = self._deadline(sessions)
+        if ts >= deadline or pending > self.config.max_pending_sessions:
+            step.extend(sessions.expire(ts))
+            deadline = self._deadline(sessions)
+        self._deadlines[key] = deadline
+
+    def _deadline(self, sessions: Sessions) -> datetime:
+        oldest = sessions.oldest()
+        try:
+            return _NEVER if oldest is None else oldest + self._timeout
+        except OverflowError:  # a stamp in year 9999: never due
+            return _NEVER
+
     def _recover(self, key: tuple[str, str], sessions: Sessions, token: Token,
                  exc: Exception) -> Step:
         """A dialect raised: flush that server's state (emitting what it knew, releasing what
         it held), start afresh, and dead-letter the line. Fuzzing keeps this path unused."""
         del self._sessions[key]
-        step = sessions.expire(datetime.max.replace(tzinfo=UTC))
+        step = sessions.expire(_NEVER)
         if token not in step.released:
             step.released.append(token)
         step.invalid.append(Invalid("parser_error", f"{type(exc).__name__}: {exc}"[:500]))
@@ -232,7 +248,7 @@ class Normalizer:
         """Emit what timed out; `now=None` flushes everything (end of input, shutdown)."""
         out = Outcome()
         for sessions in self._sessions.values():
-            self._merge(sessions.expire(now or datetime.max.replace(tzinfo=UTC)), out)
+            self._merge(sessions.expire(now or _NEVER), out)
         return out
 
     def pending(self) -> int:
@@ -242,13 +258,13 @@ class Normalizer:
     # (pipeline/parallel.py). Pickles travel between our own processes only.
     def state(self) -> tuple[dict[tuple[str, str], Sessions], dict[tuple[str, str], datetime],
                              dict[Token, int]]:
-        return self._sessions, self._next_expiry, self._copies
+        return self._sessions, self._deadlines, self._copies
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.state(), protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, snapshot: bytes) -> None:
-        self._sessions, self._next_expiry, self._copies = pickle.loads(snapshot)  # noqa: S301
+        self._sessions, self._deadlines, self._copies = pickle.loads(snapshot)  # noqa: S301
 
     def _merge(self, step: Step, out: Outcome) -> None:
         out.events.extend(step.events)

@@ -110,14 +110,14 @@ def comparable(value: Any) -> Any:
 def canonical(normalizer: Normalizer) -> Any:
     """The comparable correlation state, without servers that hold nothing a fresh state
     would not (they behave exactly like servers never seen)."""
-    sessions, next_expiry, copies = normalizer.state()
+    sessions, deadlines, copies = normalizer.state()
     kept = {}
     for (server, dialect), held in sessions.items():
         state = comparable(held)
         if held.pending() or state != comparable(BY_NAME[dialect].sessions(server,
                                                                            normalizer.config)):
             kept[(server, dialect)] = state
-    return kept, comparable(next_expiry), comparable(copies)
+    return kept, comparable(deadlines), comparable(copies)
 
 
 BATCH = 20_000  # lines per feed_batch call: little overhead, little memory

@@ -57,6 +57,10 @@ class Sessions(Protocol):
 
     def pending(self) -> int: ...
 
+    def oldest(self) -> datetime | None:
+        """When the pending entry `expire` would end first started; None if none is."""
+        ...
+
 
 class Dialect(Protocol):
     name: str
@@ -99,3 +103,6 @@ class Stateless:
 
     def pending(self) -> int:
         return 0
+
+    def oldest(self) -> datetime | None:
+        return None

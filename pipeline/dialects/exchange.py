@@ -92,6 +92,9 @@ class ExchangeSessions:
     def pending(self) -> int:
         return len(self._sessions.entries)
 
+    def oldest(self) -> datetime | None:
+        return self._sessions.oldest()
+
     def feed(self, line: SyslogLine, token: Token) -> Step:
         step = Step()
         text = line.message

@@ -56,6 +56,9 @@ class OpenSmtpdSessions:
     def pending(self) -> int:
         return len(self._sessions.entries)
 
+    def oldest(self) -> datetime | None:
+        return self._sessions.oldest()
+
     def feed(self, line: SyslogLine, token: Token) -> Step:
         step = Step()
         match = _LINE.match(line.message)

@@ -173,6 +173,10 @@ class PostfixSessions:
     def pending(self) -> int:
         return len(self._connections.entries) + len(self._submissions.entries)
 
+    def oldest(self) -> datetime | None:
+        starts = [t for t in (self._connections.oldest(), self._submissions.oldest()) if t]
+        return min(starts, default=None)
+
     def feed(self, line: SyslogLine, token: Token) -> Step:
         fragment = parse(line.program, line.message)
         step = Step([], [], [])  # positional: no field factories on the hot path

@@ -84,6 +84,9 @@ class SendmailSessions:
     def pending(self) -> int:
         return len(self._connections.entries)
 
+    def oldest(self) -> datetime | None:
+        return self._connections.oldest()
+
     def feed(self, line: SyslogLine, token: Token) -> Step:
         message = line.message
         step = Step()
