@@ -4,10 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# rustup's default location: the native line scanner (native/) is built with the package
+# when cargo is found; without it the package installs with the pure-Python scanner.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: run test unit integration lint bench kafka-jars system-deps browser-deps clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml native/Cargo.toml native/Cargo.lock native/src/lib.rs
+	@command -v cargo >/dev/null || echo "cargo not found: installing without the native scanner (same output, slower)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -49,7 +53,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache native/target pipeline/_scan*.so
 
 bench: $(STAMP) kafka-jars
 	@command -v pflogsumm >/dev/null || (apt-get update -q && apt-get install -y -q pflogsumm)

@@ -55,7 +55,8 @@ def normalize(settings: Settings, source: str | None, year: int | None,
     from pipeline.normalize import normalize_config
 
     options = parallel.Options(normalize_config(settings), settings.max_line_bytes, source,
-                               year, datetime.now(UTC), host.encode() if host else None, keyed)
+                               year, datetime.now(UTC), host.encode() if host else None, keyed,
+                               settings.native_scan)
     err = rejects or sys.stderr
     out = sys.stdout.buffer
     size = parallel.regular_file_size(sys.stdin.fileno())
@@ -65,7 +66,7 @@ def normalize(settings: Settings, source: str | None, year: int | None,
                                 out, err)
     else:
         normalizer = options.normalizer()
-        parallel.feed_all(normalizer, parallel.stream_batches(sys.stdin.buffer), options, out,
+        parallel.feed_all(normalizer, parallel.stream_blocks(sys.stdin.buffer), options, out,
                           err)
         parallel.render(normalizer.expire(None), out, err)
     out.flush()

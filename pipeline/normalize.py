@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from pipeline.dialects import BY_NAME, DIALECTS, detect
 from pipeline.dialects.base import Dialect, Invalid, NormalizeConfig, Sessions, Step, Token
 from pipeline.envelope import Undecodable, decode
-from pipeline.syslog import SyslogLine, parse_syslog
+from pipeline.scan import Scanner, scanner
+from pipeline.syslog import SyslogLine, from_rfc3164, parse_syslog, year_key
 from schemas.event import AuthEvent
 from schemas.rejection import Rejection, Stage
 
@@ -78,7 +79,9 @@ class Normalizer:
         forced: str | None = None,
         year: int | None = None,
         metrics: Metrics | None = None,
+        native: bool = True,
     ) -> None:
+        """`native`: scan files with the Rust scanner when it is built (pipeline/scan.py)."""
         self.config = config
         self.zone = config.zone or UTC
         self.max_line_bytes = max_line_bytes
@@ -89,8 +92,11 @@ class Normalizer:
         dialects = [self.forced] if self.forced else list(DIALECTS)
         self._headerless = [d.headerless for d in dialects]
         # In dialect order: the commonest first.
-        self._maybe_relevant = _contains_any([*(m for d in dialects for m in d.markers),
-                                              "message repeated", "event_id"])
+        self._markers = [*(m for d in dialects for m in d.markers), "message repeated",
+                         "event_id"]
+        self._maybe_relevant = _contains_any(self._markers)
+        self._native = native
+        self._scanner: Scanner | None = None
         self._timeout = timedelta(seconds=config.session_timeout_seconds)
         self._deadlines: dict[tuple[str, str], datetime] = {}  # when a server's oldest is due
         self._copies: dict[Token, int] = {}  # token → copies of a folded repeat still held
@@ -134,6 +140,29 @@ class Normalizer:
                 released.append(token)
             else:
                 self._feed_text(raw, text, token, received, None, key, out)
+        return out
+
+    def feed_block(self, block: bytes, base: int, received: datetime,
+                   key: bytes | None = None) -> Outcome:
+        """Whole lines of a file, each identified by `base` + its offset in `block` → what
+        feeding them one by one gives, gathered; `key` as for feed(). The lines no dialect
+        could care about never reach Python (pipeline/scan.py). Files are not acknowledged,
+        so `released` stays empty."""
+        if self._scanner is None:
+            self._scanner = scanner(self._markers, self.max_line_bytes, self._native)
+        lines, found = self._scanner.scan(block)
+        out = Outcome([], [], [])
+        zone, year = self.zone, year_key(received, self.year)
+        for offset, raw, fields in found:
+            if fields is not None and (line := from_rfc3164(fields, zone, year)) is not None:
+                self._feed_line(line, raw, base + offset, received, None, out)
+                continue
+            text = raw.decode("utf-8", errors="replace") if len(raw) <= self.max_line_bytes \
+                else None
+            self._feed_text(raw, text, base + offset, received, None, key, out)
+        if self.metrics is not None:
+            self.metrics.lines.labels("none", "skipped").inc(lines - len(found))
+        out.released.clear()
         return out
 
     def _feed_text(self, raw: bytes, text: str | None, token: Token, received: datetime,

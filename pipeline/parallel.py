@@ -21,11 +21,10 @@ import multiprocessing
 import os
 import stat
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, is_dataclass
 from datetime import UTC, datetime
-from itertools import accumulate, islice, repeat
 from typing import IO, Any, Protocol
 
 from pipeline.dialects import BY_NAME
@@ -54,9 +53,11 @@ class Options:
     received: datetime  # one reference time for year inference, shared by all chunks
     host: bytes | None  # default key for lines that do not name their server
     keyed: bool  # "key<TAB>line" input
+    native: bool = True  # the Rust scanner, when built (pipeline/scan.py)
 
     def normalizer(self) -> Normalizer:
-        return Normalizer(self.config, self.max_line_bytes, self.forced, self.year)
+        return Normalizer(self.config, self.max_line_bytes, self.forced, self.year,
+                          native=self.native)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,47 +121,54 @@ def canonical(normalizer: Normalizer) -> Any:
     return kept, comparable(deadlines), comparable(copies)
 
 
-BATCH = 20_000  # lines per feed_batch call: little overhead, little memory
-Batch = tuple[Sequence[int], list[bytes]]  # tokens and raw lines
+BLOCK_BYTES = 1 << 20  # per feed call: little overhead, little memory
+Block = tuple[int, bytes]  # the byte offset of its first line, and whole lines
 
 
-def stream_batches(lines: Iterable[bytes]) -> Iterator[Batch]:
-    """Batches of a stream (stdin) without line ends, numbered by line."""
-    lines = iter(lines)
-    number = 0
-    while raws := [raw.rstrip(b"\r\n") for raw in islice(lines, BATCH)]:
-        yield range(number, number + len(raws)), raws
-        number += len(raws)
+def stream_blocks(stream: IO[bytes]) -> Iterator[Block]:
+    """Blocks of whole lines of a stream (stdin); the last line may lack its line end."""
+    base, rest = 0, b""
+    while data := stream.read(BLOCK_BYTES):
+        data = rest + data
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield base, data[:cut]
+        base, rest = base + cut, data[cut:]
+    if rest:
+        yield base, rest
 
 
-def _mapped_batches(data: mmap.mmap, start: int, end: int) -> Iterator[Batch]:
-    """Batches of the lines in [start, end) of a mapped file without line ends, each token
-    its byte offset."""
-    text = data[start:end]
-    raws = text.split(b"\n")
-    if raws[-1] == b"":  # the range ends with a newline (or is empty)
-        raws.pop()
-    offsets = list(accumulate([len(raw) + 1 for raw in raws], initial=start))
-    offsets.pop()  # the end of the range
-    if b"\r" in text:
-        raws = [raw.rstrip(b"\r") for raw in raws]
-    for i in range(0, len(raws), BATCH):
-        yield offsets[i:i + BATCH], raws[i:i + BATCH]
+def mapped_blocks(data: mmap.mmap, start: int, end: int) -> Iterator[Block]:
+    """Blocks of the lines in [start, end) of a mapped file (`start` is a line start)."""
+    while start < end:
+        cut = data.find(b"\n", min(start + BLOCK_BYTES, end) - 1, end)
+        stop = end if cut < 0 else cut + 1
+        yield start, data[start:stop]
+        start = stop
 
 
-def feed_all(normalizer: Normalizer, batches: Iterable[Batch], options: Options,
+def keyed_lines(base: int, block: bytes) -> list[tuple[int, bytes | None, bytes]]:
+    """`server<TAB>line` lines → (byte offset, key, line) without line ends."""
+    lines = block.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    items: list[tuple[int, bytes | None, bytes]] = []
+    for raw in lines:
+        key, _, line = raw.rstrip(b"\r").partition(b"\t")
+        items.append((base, key, line))
+        base += len(raw) + 1
+    return items
+
+
+def feed_all(normalizer: Normalizer, blocks: Iterable[Block], options: Options,
              events: IO[bytes] | None, rejections: TextOut | None) -> None:
-    """Feed every line (without its line end; with `keyed`, split at the first tab into key
-    and message) as the sequential command does; write what comes out unless `events` is
-    None."""
-    items: list[tuple[int, bytes | None, bytes]]
-    for tokens, raws in batches:
+    """Feed every line as the sequential command does, each identified by its byte offset;
+    write what comes out unless `events` is None."""
+    for base, block in blocks:
         if options.keyed:
-            items = [(token, *raw.partition(b"\t")[::2])
-                     for token, raw in zip(tokens, raws, strict=True)]
+            outcome = normalizer.feed_batch(keyed_lines(base, block), options.received)
         else:
-            items = list(zip(tokens, repeat(options.host), raws))
-        outcome = normalizer.feed_batch(items, options.received)
+            outcome = normalizer.feed_block(block, base, options.received, options.host)
         if events is not None and rejections is not None:
             render(outcome, events, rejections)
 
@@ -173,10 +181,10 @@ def _run(chunk: _Chunk, options: Options, state: bytes | None = None) -> _Done:
     with open(chunk.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         guess = None
         if state is None and chunk.start > 0:
-            feed_all(normalizer, _mapped_batches(data, chunk.warm_from, chunk.start), options,
+            feed_all(normalizer, mapped_blocks(data, chunk.warm_from, chunk.start), options,
                      None, None)
             guess = canonical(normalizer)
-        feed_all(normalizer, _mapped_batches(data, chunk.start, chunk.end), options, events,
+        feed_all(normalizer, mapped_blocks(data, chunk.start, chunk.end), options, events,
                  rejections)
     if chunk.last:
         render(normalizer.expire(None), events, rejections)

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     max_pending_sessions: int = Field(
         50_000, ge=10, description="Per partition; the oldest is emitted early beyond this."
     )
+    native_scan: bool = Field(
+        True, description="Scan log files with the Rust scanner when it is built (false: the "
+        "pure-Python reference; the output is the same)."
+    )
 
     @field_validator("log_timezone")
     @classmethod

@@ -15,12 +15,13 @@ _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 
 _PRI = r"(?:<\d{1,3}>(?:1 )?)?"
-_TAG = r"(?P<host>\S+) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)"
-_RFC3164 = re.compile(
-    _PRI + r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d)(?:\.\d+)? "
-    + _TAG,
+# A pid has at most 10 digits (Linux allows 7): int() of a 5,000-digit one would raise.
+_TAG = r"(?P<host>\S+) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d{1,10})\])?: (?P<msg>.*)"
+RFC3164 = re.compile(
+    _PRI + r"(?P<stamp>[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d)(?:\.\d+)? " + _TAG,
     re.DOTALL,
 )
+Header = tuple[str, str, str, int | None, str]  # stamp, host, program, pid, message
 _RFC3339 = re.compile(
     _PRI + r"(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) " + _TAG,
     re.DOTALL,
@@ -74,20 +75,33 @@ def parse_syslog(line: str, reference: datetime, zone: tzinfo, year: int | None 
             stamp, host, prog, pid, msg = match.group("stamp", "host", "prog", "pid", "msg")
             try:
                 ts = _rfc3339_cached(stamp, zone)
-            except ValueError:
+            except (ValueError, OverflowError):  # no such time; beyond the years 1-9999 in UTC
                 return None
             return SyslogLine(ts, host, prog, int(pid) if pid else None, msg)
-    match = _RFC3164.match(line)
+    header = rfc3164_header(line)
+    return None if header is None else from_rfc3164(header, zone, year_key(reference, year))
+
+
+def rfc3164_header(line: str) -> Header | None:
+    match = RFC3164.match(line)
     if match is None:
         return None
-    mon, day, time, host, prog, pid, msg = match.group(
-        "mon", "day", "time", "host", "prog", "pid", "msg")
-    # Year inference needs the reference only to the hour; the cache key says so.
-    ts3164 = _rfc3164_cached(mon, day, time, zone,
-                             year if year is not None else -int(reference.timestamp() // 3600))
-    if ts3164 is None:
-        return None
-    return SyslogLine(ts3164, host, prog, int(pid) if pid else None, msg)
+    stamp, host, prog, pid, msg = match.group("stamp", "host", "prog", "pid", "msg")
+    return stamp, host, prog, int(pid) if pid else None, msg
+
+
+def year_key(reference: datetime, year: int | None) -> int:
+    """What year inference depends on: an explicit year (≥ 0), or minus the reference time
+    in hours since the epoch (< 0; inference needs it only to the hour, so caches hit)."""
+    return year if year is not None else -int(reference.timestamp() // 3600)
+
+
+def from_rfc3164(header: Header, zone: tzinfo, year_or_hour: int) -> SyslogLine | None:
+    """A split RFC 3164 header (as pipeline/scan.py also finds them) → the line; None when
+    the stamp is no date."""
+    stamp, host, prog, pid, msg = header
+    ts = _rfc3164_cached(stamp, zone, year_or_hour)
+    return None if ts is None else SyslogLine(ts, host, prog, pid, msg)
 
 
 # Log lines arrive in bursts with the same stamp: converting each distinct stamp once saves
@@ -96,10 +110,10 @@ _rfc3339_cached = lru_cache(maxsize=8192)(parse_rfc3339)
 
 
 @lru_cache(maxsize=8192)
-def _rfc3164_cached(mon: str, day_text: str, time: str, zone: tzinfo,
-                    year_or_hour: int) -> datetime | None:
-    """`year_or_hour` ≥ 0 is an explicit year; < 0 is minus the reference hour since epoch."""
-    month, day = _MONTHS.get(mon, 0), int(day_text)
+def _rfc3164_cached(stamp: str, zone: tzinfo, year_or_hour: int) -> datetime | None:
+    """`stamp` as RFC3164's group; `year_or_hour` as year_key()."""
+    day_text, time = stamp[3:].split()
+    month, day = _MONTHS.get(stamp[:3], 0), int(day_text)
     if not month:
         return None
     if year_or_hour >= 0:
@@ -109,7 +123,6 @@ def _rfc3164_cached(mon: str, day_text: str, time: str, zone: tzinfo,
         the_year = infer_year(month, day, reference)
     hour, minute, second = (int(x) for x in time.split(":"))
     try:
-        local = datetime(the_year, month, day, hour, minute, second, tzinfo=zone)
-    except ValueError:
+        return datetime(the_year, month, day, hour, minute, second, tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError):  # no such day; beyond year 9999 in UTC
         return None
-    return local.astimezone(UTC)

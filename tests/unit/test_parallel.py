@@ -5,6 +5,7 @@ fails and the chunk is redone), with dead letters, and through the command itsel
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 from pipeline import parallel
 from pipeline.dialects import BY_NAME
 from pipeline.dialects.base import NormalizeConfig
+from pipeline.normalize import normalize_lines
 from pipeline.synthetic import LogGenerator
 from tests.helpers import ROOT
 
@@ -97,13 +99,25 @@ def test_the_command_uses_every_core_for_a_large_file_and_writes_the_same(tmp_pa
     path.write_text(text * max(1, parallel.MIN_PARALLEL_BYTES // len(text) + 1))
     assert path.stat().st_size >= parallel.MIN_PARALLEL_BYTES
 
-    def run(*args: str) -> bytes:
-        with path.open("rb") as stdin:
-            done = subprocess.run([sys.executable, "-m", "pipeline.cli", "normalize", "--year",
-                                   "2026", *args], stdin=stdin, capture_output=True, cwd=ROOT,
+    def run(*args: str, pipe: bool = False, native: bool = True) -> bytes:
+        env = {**os.environ, "SMTP_AUTH_NATIVE_SCAN": str(native).lower()}
+        command = [sys.executable, "-m", "pipeline.cli", "normalize", "--year", "2026", *args]
+        with path.open("rb") as f:
+            stdin = {"input": f.read()} if pipe else {"stdin": f}
+            done = subprocess.run(command, **stdin, env=env, capture_output=True, cwd=ROOT,
                                   check=True, timeout=600)
         return done.stdout
 
     one = run("--jobs", "1")
     assert one.count(b"\n") > 1000
     assert run("--jobs", "2") == one
+    assert run("--jobs", "2", native=False) == one  # the pure-Python scanner
+    assert run(pipe=True) == one  # a pipe, not a file: read as a stream
+    reference = io.BytesIO()
+    normalizer = options(keyed=False).normalizer()
+    normalizer.year = 2026
+    with path.open("rb") as f:
+        for outcome in normalize_lines(((None, raw.rstrip(b"\n")) for raw in f), normalizer,
+                                       RECEIVED):
+            parallel.render(outcome, reference, io.StringIO())
+    assert reference.getvalue() == one  # line by line through feed()

@@ -1,0 +1,203 @@
+//! `pipeline._scan`: the hot loop of `smtp-auth normalize` over files.
+//!
+//! Splits a block of whole log lines, keeps the lines some dialect could care about (one of
+//! the markers, or too long: those become dead letters), and splits the RFC 3164 syslog
+//! header of the plain ASCII ones. `scan_reference` in pipeline/scan.py defines the
+//! behaviour, and tests/unit/test_scan.py holds the two equal on arbitrary input; anything
+//! unusual (not ASCII, an RFC 3339 stamp, a PRI prefix, JSON) is returned without a header
+//! so that Python's general path decides, exactly as it does line by line.
+
+use std::collections::HashMap;
+
+use aho_corasick::AhoCorasick;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString};
+
+/// ASCII characters Python's `str.isspace()` (and so `str.strip()` and the regex `\s`) counts
+/// as whitespace.
+fn is_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ')
+}
+
+fn strip(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !is_space(*first) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if !is_space(*last) {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+/// What pipeline/syslog.py's RFC 3164 pattern captures: stamp, host, program, pid, message.
+struct Header<'a> {
+    stamp: &'a [u8],
+    host: &'a [u8],
+    prog: &'a [u8],
+    pid: Option<u64>,
+    msg: &'a [u8],
+}
+
+/// A cursor over a stripped ASCII line; each step mirrors one element of the pattern
+/// `Mmm {1,2}D{1,2} HH:MM:SS(.d+)? host prog([pid])?: msg`. Where the regex could
+/// backtrack, no shorter choice can ever succeed (the next element needs a character the
+/// longer choice consumed), so taking the longest is exact.
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn byte(&mut self, want: u8) -> Option<()> {
+        (self.peek()? == want).then(|| self.i += 1)
+    }
+
+    fn digit(&mut self) -> Option<()> {
+        self.peek()?.is_ascii_digit().then(|| self.i += 1)
+    }
+
+    /// The longest run (at least one) of bytes accepted by `ok`.
+    fn run(&mut self, ok: impl Fn(u8) -> bool) -> Option<&'a [u8]> {
+        let start = self.i;
+        while self.peek().is_some_and(&ok) {
+            self.i += 1;
+        }
+        (self.i > start).then(|| &self.s[start..self.i])
+    }
+
+    fn since(&self, start: usize) -> &'a [u8] {
+        &self.s[start..self.i]
+    }
+}
+
+fn header(s: &[u8]) -> Option<Header<'_>> {
+    let mut c = Cursor { s, i: 0 };
+    let (first, second, third) = (*s.first()?, *s.get(1)?, *s.get(2)?);
+    if !(first.is_ascii_uppercase() && second.is_ascii_lowercase() && third.is_ascii_lowercase())
+    {
+        return None;
+    }
+    c.i = 3;
+    c.byte(b' ')?;
+    let _ = c.byte(b' ');
+    c.digit()?;
+    let _ = c.digit();
+    c.byte(b' ')?;
+    for part in 0..3 {
+        if part > 0 {
+            c.byte(b':')?;
+        }
+        c.digit()?;
+        c.digit()?;
+    }
+    let stamp = c.since(0);
+    if c.peek() == Some(b'.') {
+        c.i += 1;
+        c.run(|b| b.is_ascii_digit())?;
+    }
+    c.byte(b' ')?;
+    let host = c.run(|b| !is_space(b))?;
+    c.byte(b' ')?;
+    let prog = c.run(|b| !is_space(b) && b != b'[' && b != b':')?;
+    let pid = if c.peek() == Some(b'[') {
+        c.i += 1;
+        let digits = c.run(|b| b.is_ascii_digit())?;
+        c.byte(b']')?;
+        if digits.len() > 10 {
+            return None; // as the pattern's \d{1,10}
+        }
+        Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+    } else {
+        None
+    };
+    c.byte(b':')?;
+    c.byte(b' ')?;
+    Some(Header { stamp, host, prog, pid, msg: &s[c.i..] })
+}
+
+fn text(b: &[u8]) -> &str {
+    // Only ever called on ASCII slices.
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+/// One Python string per distinct value within a block: stamps, hosts and program names
+/// repeat line after line, and equal objects that are also identical compare fastest.
+struct Strings<'a, 'py> {
+    py: Python<'py>,
+    seen: HashMap<&'a [u8], Bound<'py, PyString>>,
+}
+
+impl<'a, 'py> Strings<'a, 'py> {
+    fn get(&mut self, b: &'a [u8]) -> Bound<'py, PyString> {
+        let py = self.py;
+        self.seen.entry(b).or_insert_with(|| PyString::new(py, text(b))).clone()
+    }
+}
+
+/// Finds the relevant lines of blocks of log text.
+#[pyclass(frozen, module = "pipeline._scan")]
+struct Scanner {
+    markers: AhoCorasick,
+    max_line_bytes: usize,
+}
+
+#[pymethods]
+impl Scanner {
+    #[new]
+    fn new(markers: Vec<String>, max_line_bytes: usize) -> PyResult<Self> {
+        let markers =
+            AhoCorasick::new(&markers).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Scanner { markers, max_line_bytes })
+    }
+
+    /// `block` (whole lines) → (number of lines, [(offset, line, header or None)]) for the
+    /// lines that contain a marker or are longer than `max_line_bytes`; a line is without
+    /// its `\n` and trailing `\r`s.
+    fn scan<'py>(&self, py: Python<'py>, block: &[u8]) -> PyResult<(usize, Bound<'py, PyList>)> {
+        let found = PyList::empty(py);
+        let mut strings = Strings { py, seen: HashMap::new() };
+        let mut lines = 0;
+        let mut start = 0;
+        while start < block.len() {
+            let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
+            let mut line = &block[start..end];
+            while let [rest @ .., b'\r'] = line {
+                line = rest;
+            }
+            lines += 1;
+            let too_long = line.len() > self.max_line_bytes;
+            if too_long || self.markers.is_match(line) {
+                let parsed = if !too_long && line.is_ascii() { header(strip(line)) } else { None };
+                let fields = match parsed {
+                    Some(h) => Some((
+                        strings.get(h.stamp),
+                        strings.get(h.host),
+                        strings.get(h.prog),
+                        h.pid,
+                        text(h.msg),
+                    )),
+                    None => None,
+                };
+                found.append((start, PyBytes::new(py, line), fields))?;
+            }
+            start = end + 1;
+        }
+        Ok((lines, found))
+    }
+}
+
+#[pymodule]
+fn _scan(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Scanner>()
+}

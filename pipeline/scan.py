@@ -1,0 +1,80 @@
+"""The hot loop of `smtp-auth normalize` over files: split a block of whole log lines, keep
+the lines some dialect could care about, and split their syslog headers.
+
+One contract, two implementations. `ReferenceScanner` below defines it; `pipeline._scan`
+(Rust, in native/, built with the package when a Rust toolchain is present) does the same
+several times faster. tests/unit/test_scan.py holds the two equal on arbitrary bytes.
+
+A line is kept when it contains one of the markers, or is too long (the normalizer turns it
+into a dead letter). Markers are ASCII, so searching the raw bytes finds exactly what
+searching the text decoded with replacement characters finds: decoding keeps every ASCII
+byte and turns no other byte into one. Only the header of a plain ASCII line that starts
+like an RFC 3164 stamp is split here; any other kept line comes without a header and takes
+the normalizer's general path, as it would line by line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from pipeline.syslog import Header, rfc3164_header
+
+Found = tuple[int, bytes, Header | None]  # offset in the block, line without its end, header
+
+
+class Scanner(Protocol):
+    def scan(self, block: bytes) -> tuple[int, list[Found]]:
+        """`block` (whole lines) → (its number of lines, the kept lines); a line is without
+        its `\\n` and trailing `\\r`s."""
+        ...
+
+
+class ReferenceScanner:
+    def __init__(self, markers: Sequence[str], max_line_bytes: int) -> None:
+        self._markers = [marker.encode("ascii") for marker in markers]  # ASCII: see above
+        self._max_line_bytes = max_line_bytes
+
+    def scan(self, block: bytes) -> tuple[int, list[Found]]:
+        lines = block.split(b"\n")
+        if lines[-1] == b"":  # the block ends with a line end (or is empty)
+            lines.pop()
+        found: list[Found] = []
+        offset = 0
+        for raw in lines:
+            line = raw.rstrip(b"\r")
+            too_long = len(line) > self._max_line_bytes
+            if too_long or any(marker in line for marker in self._markers):
+                found.append((offset, line, None if too_long else header(line)))
+            offset += len(raw) + 1
+        return len(lines), found
+
+
+def header(line: bytes) -> Header | None:
+    """The RFC 3164 header of a plain ASCII line starting with a month name, else None."""
+    if not line.isascii():
+        return None
+    text = line.decode("ascii").strip()
+    if not "A" <= text[:1] <= "Z":  # PRI, RFC 3339 stamps and JSON take the general path
+        return None
+    return rfc3164_header(text)
+
+
+def scanner(markers: Sequence[str], max_line_bytes: int, native: bool = True) -> Scanner:
+    """The Rust scanner when it is built and wanted, else the reference."""
+    if native:
+        try:
+            from pipeline._scan import Scanner as NativeScanner
+        except ImportError:  # built without a Rust toolchain: same output, slower
+            pass
+        else:
+            return NativeScanner(list(markers), max_line_bytes)
+    return ReferenceScanner(markers, max_line_bytes)
+
+
+def native_available() -> bool:
+    try:
+        import pipeline._scan  # noqa: F401
+    except ImportError:
+        return False
+    return True
