@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pipeline.dialects import BY_NAME, DIALECTS, detect
 from pipeline.dialects.base import Dialect, Invalid, NormalizeConfig, Sessions, Step, Token
 from pipeline.envelope import Undecodable, decode
-from pipeline.scan import Scanner, scanner
+from pipeline.scan import Scanner, contains_any, scanner
 from pipeline.syslog import SyslogLine, from_rfc3164, parse_syslog, year_key
 from schemas.event import AuthEvent
 from schemas.rejection import Rejection, Stage
@@ -55,22 +55,6 @@ class Origin:
     offset: int | None = None
 
 
-def _contains_any(markers: Iterable[str]) -> Callable[[str], bool]:
-    """A test for "contains one of these": substring search per marker (faster than one
-    regex alternation: 0.29 s against 0.41 s over 300k log lines, and str search is three
-    times faster than bytes search), skipping markers that contain another."""
-    unique = list(dict.fromkeys(markers))
-    needles = tuple(m for m in unique if not any(o != m and o in m for o in unique))
-
-    def contains(text: str) -> bool:
-        for needle in needles:  # noqa: SIM110 - any() over a generator is slower here
-            if needle in text:
-                return True
-        return False
-
-    return contains
-
-
 class Normalizer:
     def __init__(
         self,
@@ -94,7 +78,7 @@ class Normalizer:
         # In dialect order: the commonest first.
         self._markers = [*(m for d in dialects for m in d.markers), "message repeated",
                          "event_id"]
-        self._maybe_relevant = _contains_any(self._markers)
+        self._maybe_relevant = contains_any(self._markers)
         self._native = native
         self._scanner: Scanner | None = None
         self._timeout = timedelta(seconds=config.session_timeout_seconds)

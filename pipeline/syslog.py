@@ -121,7 +121,7 @@ def _rfc3164_cached(stamp: str, zone: tzinfo, year_or_hour: int) -> datetime | N
     else:
         reference = datetime.fromtimestamp(-year_or_hour * 3600, UTC).astimezone(zone)
         the_year = infer_year(month, day, reference)
-    hour, minute, second = (int(x) for x in time.split(":"))
+    hour, minute, second = int(time[:2]), int(time[3:5]), int(time[6:])  # HH:MM:SS
     try:
         return datetime(the_year, month, day, hour, minute, second, tzinfo=zone).astimezone(UTC)
     except (ValueError, OverflowError):  # no such day; beyond year 9999 in UTC
