@@ -29,7 +29,8 @@ EXAMPLES = 1500
 TRIED: Counter[str] = Counter()
 NASTY = st.sampled_from(["", " ", "[", "]", "<", ">", ",", "=", ":", "::", "[::1]", "\x00",
                          "999999999999999999999", "-1", "TLSv9", "é", "\u202e", "\n", "\"",
-                         "sasl_username=", "from=<", "auth=3/1", "message repeated 3 times: [ "])
+                         "sasl_username=", "from=<", "auth=3/1", "message repeated 3 times: [ ",
+                         "1" * 5000, "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
 
 
 def _samples(dialect: str) -> list[tuple[str, str]]:
