@@ -51,6 +51,9 @@ integration: $(STAMP) kafka-jars browser-deps
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pipeline schemas tests bench
 	$(VENV)/bin/mypy
+	@if command -v cargo >/dev/null; then \
+	  cd native && cargo fmt --check && PYO3_PYTHON=$(CURDIR)/$(PY) cargo clippy -q --release -- -D warnings; \
+	else echo "cargo not found: native/ not linted"; fi
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache native/target pipeline/_scan*.so

@@ -84,8 +84,7 @@ impl<'a> Cursor<'a> {
 fn header(s: &[u8]) -> Option<Header<'_>> {
     let mut c = Cursor { s, i: 0 };
     let (first, second, third) = (*s.first()?, *s.get(1)?, *s.get(2)?);
-    if !(first.is_ascii_uppercase() && second.is_ascii_lowercase() && third.is_ascii_lowercase())
-    {
+    if !(first.is_ascii_uppercase() && second.is_ascii_lowercase() && third.is_ascii_lowercase()) {
         return None;
     }
     c.i = 3;
@@ -117,13 +116,23 @@ fn header(s: &[u8]) -> Option<Header<'_>> {
         if digits.len() > 10 {
             return None; // as the pattern's \d{1,10}
         }
-        Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+        Some(
+            digits
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+        )
     } else {
         None
     };
     c.byte(b':')?;
     c.byte(b' ')?;
-    Some(Header { stamp, host, prog, pid, msg: &s[c.i..] })
+    Some(Header {
+        stamp,
+        host,
+        prog,
+        pid,
+        msg: &s[c.i..],
+    })
 }
 
 fn text(b: &[u8]) -> &str {
@@ -141,7 +150,10 @@ struct Strings<'a, 'py> {
 impl<'a, 'py> Strings<'a, 'py> {
     fn get(&mut self, b: &'a [u8]) -> Bound<'py, PyString> {
         let py = self.py;
-        self.seen.entry(b).or_insert_with(|| PyString::new(py, text(b))).clone()
+        self.seen
+            .entry(b)
+            .or_insert_with(|| PyString::new(py, text(b)))
+            .clone()
     }
 }
 
@@ -158,7 +170,10 @@ impl Scanner {
     fn new(markers: Vec<String>, max_line_bytes: usize) -> PyResult<Self> {
         let markers =
             AhoCorasick::new(&markers).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        Ok(Scanner { markers, max_line_bytes })
+        Ok(Scanner {
+            markers,
+            max_line_bytes,
+        })
     }
 
     /// `block` (whole lines) → (number of lines, [(offset, line, header or None)]) for the
@@ -166,7 +181,10 @@ impl Scanner {
     /// its `\n` and trailing `\r`s.
     fn scan<'py>(&self, py: Python<'py>, block: &[u8]) -> PyResult<(usize, Bound<'py, PyList>)> {
         let found = PyList::empty(py);
-        let mut strings = Strings { py, seen: HashMap::new() };
+        let mut strings = Strings {
+            py,
+            seen: HashMap::new(),
+        };
         let mut lines = 0;
         let mut start = 0;
         while start < block.len() {
@@ -178,17 +196,22 @@ impl Scanner {
             lines += 1;
             let too_long = line.len() > self.max_line_bytes;
             if too_long || self.markers.is_match(line) {
-                let parsed = if !too_long && line.is_ascii() { header(strip(line)) } else { None };
-                let fields = match parsed {
-                    Some(h) => Some((
+                let parsed = if !too_long && line.is_ascii() {
+                    header(strip(line))
+                } else {
+                    None
+                };
+                let fields = parsed.map(|h| {
+                    let pid = h.pid;
+                    let msg = text(h.msg);
+                    (
                         strings.get(h.stamp),
                         strings.get(h.host),
                         strings.get(h.prog),
-                        h.pid,
-                        text(h.msg),
-                    )),
-                    None => None,
-                };
+                        pid,
+                        msg,
+                    )
+                });
                 found.append((start, PyBytes::new(py, line), fields))?;
             }
             start = end + 1;
