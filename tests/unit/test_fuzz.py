@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pipeline.dialects import BY_NAME
 from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import Normalizer
+from pipeline.normalize import Normalizer, Outcome
 from pipeline.synthetic import LogGenerator
 from schemas.event import AuthEvent
 from tests.helpers import ARTIFACTS
@@ -112,6 +112,60 @@ KEYS = st.sampled_from(["message", "msg", "host", "hostname", "@timestamp", "tim
 def test_random_envelopes_never_escape(doc):
     TRIED["json"] += 1
     _check(Normalizer(NormalizeConfig()), [(None, json.dumps(doc).encode())])
+
+
+STAMPS = st.one_of(
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)),
+                                            timezone(timedelta(hours=14))]))
+    .map(lambda ts: ts.isoformat()),  # years 1 to 9999: both ends overflow in UTC
+    st.tuples(st.sampled_from(["Jan", "Feb", "Nov", "Dec", "Xyz"]), st.integers(0, 99),
+              st.integers(0, 99), st.integers(0, 99), st.integers(0, 99))
+    .map(lambda p: f"{p[0]} {p[1]:>2} {p[2]:02}:{p[3]:02}:{p[4]:02}"),
+)
+
+
+PIDS = st.one_of(st.none(), st.integers(0, 10**12).map(str),
+                 st.integers(4000, 5000).map(lambda n: "9" * n))  # int() refuses > 4300 digits
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None)
+@given(stamp=STAMPS, pid=PIDS,
+       message=st.sampled_from([t for _, t in SAMPLES["postfix"]]), year=st.sampled_from(
+           [None, 1, 2026, 9999]))
+def test_syslog_headers_at_the_edges_never_escape(stamp, pid, message, year):
+    """Stamps from year 1 to 9999 in any offset, impossible dates, pids of any length."""
+    TRIED["syslog-headers"] += 1
+    body = message.split(": ", 1)[-1]
+    line = f"{stamp} mx1 postfix/smtpd{f'[{pid}]' if pid else ''}: {body}".encode()
+    _check(Normalizer(NormalizeConfig(), year=year), [(None, line)])
+    block = Normalizer(NormalizeConfig(), year=year).feed_block(line + b"\n", 0, T0)
+    assert all(r.reason != "parser_error" for r in block.rejections)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_mutated_files_fed_by_blocks_equal_them_fed_line_by_line(native):
+    """The file path (pipeline/scan.py, then feed_block) on mangled input writes exactly what
+    feeding the same lines one by one writes."""
+    @settings(max_examples=EXAMPLES // 3, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(window=st.sampled_from(sorted(BY_NAME)).flatmap(mutated))
+    def run(window):
+        TRIED["blocks-vs-lines"] += 1
+        raws = [t.encode("utf-8", "surrogatepass").replace(b"\n", b" ") for _, t in window]
+        one_by_one = Normalizer(NormalizeConfig(), year=2026)
+        want = [one_by_one.feed(raw.rstrip(b"\r"), n, T0, key=b"mx9") for n, raw in
+                enumerate(raws)] + [one_by_one.expire(None)]
+        blocks = Normalizer(NormalizeConfig(), year=2026, native=native)
+        got = [blocks.feed_block(b"\n".join(raws) + b"\n", 0, T0, b"mx9"), blocks.expire(None)]
+        assert _rendered(got) == _rendered(want)
+
+    run()
+
+
+def _rendered(outcomes: list[Outcome]) -> list[str]:
+    return [e.model_dump_json() for o in outcomes for e in o.events] + [
+        r.model_dump_json(exclude={"received_at", "offset"}) for o in outcomes
+        for r in o.rejections]
 
 
 def teardown_module() -> None:
