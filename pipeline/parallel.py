@@ -127,16 +127,20 @@ Block = tuple[int, bytes]  # the byte offset of its first line, and whole lines
 
 
 def stream_blocks(stream: IO[bytes]) -> Iterator[Block]:
-    """Blocks of whole lines of a stream (stdin); the last line may lack its line end."""
-    base, rest = 0, b""
+    """Blocks of whole lines of a stream (stdin); the last line may lack its line end. A line
+    longer than a block is gathered whole (the normalizer dead-letters it as too long)."""
+    base, held = 0, []  # held: the start of a line, read but not ended yet
     while data := stream.read(BLOCK_BYTES):
-        data = rest + data
         cut = data.rfind(b"\n") + 1
-        if cut:
-            yield base, data[:cut]
-        base, rest = base + cut, data[cut:]
-    if rest:
-        yield base, rest
+        if not cut:
+            held.append(data)
+            continue
+        block = b"".join([*held, data[:cut]]) if held else data[:cut]
+        yield base, block
+        base += len(block)
+        held = [data[cut:]] if cut < len(data) else []
+    if held:
+        yield base, b"".join(held)
 
 
 def mapped_blocks(data: mmap.mmap, start: int, end: int) -> Iterator[Block]:

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import parallel
 from pipeline.dialects import BY_NAME
@@ -121,3 +123,16 @@ def test_the_command_uses_every_core_for_a_large_file_and_writes_the_same(tmp_pa
                                        RECEIVED):
             parallel.render(outcome, reference, io.StringIO())
     assert reference.getvalue() == one  # line by line through feed()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 99, parallel.BLOCK_BYTES - 1, parallel.BLOCK_BYTES,
+                                 parallel.BLOCK_BYTES + 7, 3 * parallel.BLOCK_BYTES]),
+                max_size=6), st.booleans())
+def test_a_stream_is_cut_into_blocks_of_whole_lines(lengths, line_end):
+    data = b"\n".join(b"x" * n for n in lengths) + (b"\n" if line_end else b"")
+    blocks = list(parallel.stream_blocks(io.BytesIO(data)))
+    assert b"".join(block for _, block in blocks) == data
+    assert [base for base, _ in blocks] == [sum(len(b) for _, b in blocks[:i])
+                                            for i in range(len(blocks))]
+    assert all(block.endswith(b"\n") for _, block in blocks[:-1])
