@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml native/Cargo.toml native/Cargo.lock native/src/lib.rs
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -c "from pipeline.scan import native_available as n; print('line scanner:', 'Rust' if n() else 'pure Python (no cargo: same output, slower)')"
 	touch $@
 
 # The broker needs Java 17+ and Maven; on Debian/Ubuntu (as root) they are installed here.

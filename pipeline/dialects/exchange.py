@@ -45,7 +45,7 @@ _LINE = re.compile(r"(?:#\w[\w-]*:|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z,)")
 _TLS = re.compile(r"SP_PROT_(?P<ver>TLS1(?:_\d)?|SSL3)_SERVER")
 _CIPHER = re.compile(r"bulk encryption algorithm (?P<cipher>\w+)")
 _USER_NAME = re.compile(r"User Name: (?P<user>[^\s,;]+)", re.IGNORECASE)
-_SIZE = re.compile(r"SIZE=(?P<size>\d+)", re.IGNORECASE)
+_SIZE = re.compile(r"SIZE=(?P<size>\d{1,20})(?!\d)", re.IGNORECASE)  # int() refuses 4,300 digits
 _INTERNAL_ID = re.compile(r"InternalId=(?P<id>\d+)")
 _TLS_LABEL = {"TLS1": "TLS1.0", "TLS1_0": "TLS1.0", "TLS1_1": "TLS1.1", "TLS1_2": "TLS1.2",
               "TLS1_3": "TLS1.3", "SSL3": "SSL3"}

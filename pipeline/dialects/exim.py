@@ -36,13 +36,13 @@ NAME = "exim"
 
 _FILE_LINE = re.compile(
     r"(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(?P<ms>\d{3}))?(?: (?P<tz>[+-]\d{4}))?"
-    r"(?: \[(?P<pid>\d+)\])? (?P<msg>.+)$", re.DOTALL)
+    r"(?: \[(?P<pid>\d{1,10})\])? (?P<msg>.+)$", re.DOTALL)
 _MSGID = r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}"
 _ARRIVAL = re.compile(rf"(?P<id>{_MSGID}) <= (?P<from>\S+) (?P<rest>.*)$", re.DOTALL)
 _PROTO = re.compile(r" P=(?P<p>\S+)")
 _AUTH = re.compile(r" A=(?P<auth>[^\s:]+)(?::(?P<user>\S+))?")
 _TLS = re.compile(r" X=(?P<ver>[^:\s]+):(?P<cipher>[^:\s]+)")
-_SIZE = re.compile(r" S=(?P<size>\d+)")
+_SIZE = re.compile(r" S=(?P<size>\d{1,20})(?!\d)")  # int() refuses 4,300 digits
 _HOST = re.compile(
     r" H=(?:(?P<host>[^\s(\[]+) )?(?:\((?P<helo>[^)]*)\) )?\[(?P<ip>[0-9A-Fa-f:.]+)\](?::\d+)?")
 _FOR = re.compile(r" for (?P<rcpts>[^=]+)$")

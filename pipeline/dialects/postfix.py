@@ -47,9 +47,11 @@ _TLS = re.compile(
     r" (?P<ver>\S+) with cipher (?P<cipher>\S+)"
 )
 _CLIENT = re.compile(_QID + r": client=(?P<client>[^,\s]+)(?P<rest>(?:, \w+=[^,]*)*)$")
-_QMGR = re.compile(_QID + r": from=<(?P<from>[^>]*)>, size=(?P<size>\d+), nrcpt=(?P<nrcpt>\d+)")
+# Numbers from logs have a bounded number of digits: int() refuses more than 4,300.
+_QMGR = re.compile(_QID + r": from=<(?P<from>[^>]*)>, size=(?P<size>\d{1,20}), "
+                   r"nrcpt=(?P<nrcpt>\d{1,20})(?!\d)")
 _DISCONNECT = re.compile(r"disconnect from (?P<client>\S+)")
-_AUTH_SUMMARY = re.compile(r" auth=(?P<ok>\d+)/(?P<tried>\d+)")
+_AUTH_SUMMARY = re.compile(r" auth=(?P<ok>\d{1,9})/(?P<tried>\d{1,9})(?!\d)")
 _SASL_FAIL = re.compile(
     r"warning: (?:(?P<client>\S+?): )?SASL (?P<mech>[\w-]+) authentication failed"
     r"(?::[^,]*)?(?:, sasl_username=(?P<user>\S+))?\s*$"

@@ -10,6 +10,7 @@ written to test-artifacts/fuzz.json.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -112,6 +113,19 @@ KEYS = st.sampled_from(["message", "msg", "host", "hostname", "@timestamp", "tim
 def test_random_envelopes_never_escape(doc):
     TRIED["json"] += 1
     _check(Normalizer(NormalizeConfig()), [(None, json.dumps(doc).encode())])
+
+
+@pytest.mark.parametrize("dialect", sorted(BY_NAME))
+def test_huge_numbers_anywhere_never_escape(dialect):
+    """Every run of digits in a real line, one at a time, made 5,000 digits long: int()
+    refuses more than 4,300, so every number a parser converts must be bounded first."""
+    inputs = []
+    for server, text in SAMPLES[dialect]:
+        for match in re.finditer(r"\d+", text):
+            huge = text[:match.start()] + "7" * 5000 + text[match.end():]
+            inputs.append((server.encode(), huge.encode()))
+    TRIED[f"{dialect}-huge-numbers"] += len(inputs)
+    _check(Normalizer(NormalizeConfig()), inputs)
 
 
 STAMPS = st.one_of(
