@@ -31,7 +31,7 @@ from schemas.event import AuthEvent
 NAME = "dovecot"
 _PREFIX = re.compile(r"submission-login: (?:Info: )?(?P<what>Login aborted|Login|Disconnected)"
                      r"(?P<why>.*?): (?P<fields>\w+=.*)$", re.DOTALL)
-_FAILED = re.compile(r"auth failed, (?P<n>\d{1,9}) attempts?")  # int() refuses 4,300 digits
+_FAILED = re.compile(r"auth failed, (?P<n>\d{1,20}) attempts?")  # int() refuses 4,300 digits
 _VERSION = re.compile(r"\b(TLSv1(?:\.\d)?|SSLv3)\b")
 
 

@@ -51,7 +51,7 @@ _CLIENT = re.compile(_QID + r": client=(?P<client>[^,\s]+)(?P<rest>(?:, \w+=[^,]
 _QMGR = re.compile(_QID + r": from=<(?P<from>[^>]*)>, size=(?P<size>\d{1,20}), "
                    r"nrcpt=(?P<nrcpt>\d{1,20})(?!\d)")
 _DISCONNECT = re.compile(r"disconnect from (?P<client>\S+)")
-_AUTH_SUMMARY = re.compile(r" auth=(?P<ok>\d{1,9})/(?P<tried>\d{1,9})(?!\d)")
+_AUTH_SUMMARY = re.compile(r" auth=(?P<ok>\d{1,20})/(?P<tried>\d{1,20})(?!\d)")
 _SASL_FAIL = re.compile(
     r"warning: (?:(?P<client>\S+?): )?SASL (?P<mech>[\w-]+) authentication failed"
     r"(?::[^,]*)?(?:, sasl_username=(?P<user>\S+))?\s*$"
