@@ -106,7 +106,7 @@ def _envelope_time(doc: dict[str, Any], default: Any, zone: tzinfo) -> Any:
     if isinstance(value, str):
         try:
             return parse_rfc3339(value.replace(" ", "T", 1), zone)
-        except ValueError:
+        except (ValueError, OverflowError):  # no such time; beyond the years 1-9999 in UTC
             return default
     return default
 

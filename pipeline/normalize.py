@@ -151,27 +151,33 @@ class Normalizer:
 
     def _feed_text(self, raw: bytes, text: str | None, token: Token, received: datetime,
                    origin: Origin | None, key: bytes | None, out: Outcome) -> None:
-        if text is not None and text[:1] != "{":
-            # The common case, straight to the syslog header (decode() below would try the
-            # same first); anything else takes the general path.
-            line = parse_syslog(text.strip(), received, self.zone, self.year)
-            if line is not None:
-                self._feed_line(line, raw, token, received, origin, out)
-                return
-        host = key.decode("utf-8", errors="replace") if key else None
-        decoded = decode(raw, received, self.zone, self.max_line_bytes, self.year, host,
-                         self._headerless, text)
-        if isinstance(decoded, Undecodable):
-            out.rejections.append(self._reject(raw, received, origin, "decode", None,
-                                               decoded.reason, decoded.detail))
-            out.released.append(token)
-            self._count("json" if raw[:1] == b"{" else "unknown", "rejected")
+        try:
+            decoded = self._decode(raw, text, received, key)
+        except Exception as exc:  # a decoder bug dead-letters the line, no more
+            decoded = Undecodable("decoder_error", f"{type(exc).__name__}: {exc}"[:500])
+        if isinstance(decoded, SyslogLine):
+            self._feed_line(decoded, raw, token, received, origin, out)
         elif isinstance(decoded, AuthEvent):
             out.events.append(decoded)
             out.released.append(token)
             self._count("json", "event")
         else:
-            self._feed_line(decoded, raw, token, received, origin, out)
+            out.rejections.append(self._reject(raw, received, origin, "decode", None,
+                                               decoded.reason, decoded.detail))
+            out.released.append(token)
+            self._count("json" if raw[:1] == b"{" else "unknown", "rejected")
+
+    def _decode(self, raw: bytes, text: str | None, received: datetime,
+                key: bytes | None) -> SyslogLine | AuthEvent | Undecodable:
+        if text is not None and text[:1] != "{":
+            # The common case, straight to the syslog header (decode() below would try the
+            # same first); anything else takes the general path.
+            line = parse_syslog(text.strip(), received, self.zone, self.year)
+            if line is not None:
+                return line
+        host = key.decode("utf-8", errors="replace") if key else None
+        return decode(raw, received, self.zone, self.max_line_bytes, self.year, host,
+                      self._headerless, text)
 
     def _feed_line(self, line: SyslogLine, raw: bytes, token: Token, received: datetime,
                    origin: Origin | None, out: Outcome) -> None:

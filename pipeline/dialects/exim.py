@@ -66,14 +66,18 @@ def headerless(text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
         return None
     if match["ms"]:
         ts = ts.replace(microsecond=int(match["ms"]) * 1000)
-    if match["tz"]:
-        sign = -1 if match["tz"][0] == "-" else 1
-        offset = timedelta(hours=int(match["tz"][1:3]), minutes=int(match["tz"][3:5]))
-        aware = ts.replace(tzinfo=timezone(sign * offset))
-    else:
-        aware = ts.replace(tzinfo=zone)
+    try:
+        if match["tz"]:
+            sign = -1 if match["tz"][0] == "-" else 1
+            offset = timedelta(hours=int(match["tz"][1:3]), minutes=int(match["tz"][3:5]))
+            aware = ts.replace(tzinfo=timezone(sign * offset))
+        else:
+            aware = ts.replace(tzinfo=zone)
+        utc = aware.astimezone(UTC)
+    except (ValueError, OverflowError):  # an offset of a day or more; beyond 1-9999 in UTC
+        return None
     pid = int(match["pid"]) if match["pid"] else None
-    return SyslogLine(aware.astimezone(UTC), host or "unknown", NAME, pid, match["msg"])
+    return SyslogLine(utc, host or "unknown", NAME, pid, match["msg"])
 
 
 def parse(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invalid | None:
