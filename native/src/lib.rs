@@ -2,7 +2,7 @@
 //!
 //! Splits a block of whole log lines, keeps the lines some dialect could care about (one of
 //! the markers, or too long: those become dead letters), and splits the RFC 3164 syslog
-//! header of the plain ASCII ones. `scan_reference` in pipeline/scan.py defines the
+//! header of the plain ASCII ones. `ReferenceScanner` in pipeline/scan.py defines the
 //! behaviour, and tests/unit/test_scan.py holds the two equal on arbitrary input; anything
 //! unusual (not ASCII, an RFC 3339 stamp, a PRI prefix, JSON) is returned without a header
 //! so that Python's general path decides, exactly as it does line by line.
@@ -168,6 +168,10 @@ struct Scanner {
 impl Scanner {
     #[new]
     fn new(markers: Vec<String>, max_line_bytes: usize) -> PyResult<Self> {
+        if !markers.iter().all(|m| m.is_ascii()) {
+            // Searching bytes equals searching the decoded text only for ASCII markers.
+            return Err(PyValueError::new_err("markers must be ASCII"));
+        }
         let markers =
             AhoCorasick::new(&markers).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Scanner {

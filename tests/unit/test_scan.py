@@ -133,3 +133,9 @@ def test_stamps_beyond_the_calendar_and_huge_pids_are_dead_letters_not_crashes(l
         out = normalizer.feed(line, 0, T0)
         block = normalizer.feed_block(line + b"\n", 0, T0)
         assert [r.reason for r in out.rejections + block.rejections] == ["no_syslog_header"] * 2
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_markers_must_be_ascii(native):
+    with pytest.raises(ValueError, match="ASCII"):
+        scanner(["from=<", "é"], 100, native)
