@@ -182,7 +182,8 @@ class PostfixSessions:
         return len(self._connections.entries) + len(self._submissions.entries)
 
     def oldest(self) -> datetime | None:
-        starts = [t for t in (self._connections.oldest(), self._submissions.oldest()) if t]
+        starts = [t for t in (self._connections.oldest(), self._submissions.oldest())
+                  if t is not None]
         return min(starts, default=None)
 
     def feed(self, line: SyslogLine, token: Token) -> Step:
