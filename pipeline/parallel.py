@@ -30,6 +30,7 @@ from typing import IO, Any, Protocol
 from pipeline.dialects import BY_NAME
 from pipeline.dialects.base import NormalizeConfig
 from pipeline.normalize import Normalizer, Outcome
+from pipeline.scan import split_lines
 from pipeline.syslog import parse_syslog
 from schemas.event import AuthEvent
 
@@ -154,15 +155,7 @@ def mapped_blocks(data: mmap.mmap, start: int, end: int) -> Iterator[Block]:
 
 def keyed_lines(base: int, block: bytes) -> list[tuple[int, bytes | None, bytes]]:
     """`server<TAB>line` lines → (byte offset, key, line) without line ends."""
-    lines = block.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    items: list[tuple[int, bytes | None, bytes]] = []
-    for raw in lines:
-        key, _, line = raw.rstrip(b"\r").partition(b"\t")
-        items.append((base, key, line))
-        base += len(raw) + 1
-    return items
+    return [(base + offset, *raw.partition(b"\t")[::2]) for offset, raw in split_lines(block)]
 
 
 def feed_all(normalizer: Normalizer, blocks: Iterable[Block], options: Options,

@@ -16,6 +16,7 @@ the normalizer's general path, as it would line by line.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import accumulate
 from typing import Protocol
 
 from pipeline.syslog import Header, rfc3164_header
@@ -38,19 +39,24 @@ class ReferenceScanner:
         self._max_line_bytes = max_line_bytes
 
     def scan(self, block: bytes) -> tuple[int, list[Found]]:
-        lines = block.split(b"\n")
-        if lines[-1] == b"":  # the block ends with a line end (or is empty)
-            lines.pop()
+        lines = split_lines(block)
         found: list[Found] = []
-        offset, limit, relevant = 0, self._max_line_bytes, self._relevant
-        for raw in lines:
-            line = raw.rstrip(b"\r")
+        limit, relevant = self._max_line_bytes, self._relevant
+        for offset, line in lines:
             if len(line) > limit:
                 found.append((offset, line, None))
             elif relevant(text := line.decode("utf-8", errors="replace")):
                 found.append((offset, line, header(text) if line.isascii() else None))
-            offset += len(raw) + 1
         return len(lines), found
+
+
+def split_lines(block: bytes) -> list[tuple[int, bytes]]:
+    """A block of whole lines → (offset, line without its `\n` and trailing `\r`s)."""
+    raws = block.split(b"\n")
+    if raws[-1] == b"":  # the block ends with a line end (or is empty)
+        raws.pop()
+    offsets = accumulate([len(raw) + 1 for raw in raws], initial=0)  # one more: the end
+    return [(offset, raw.rstrip(b"\r")) for offset, raw in zip(offsets, raws, strict=False)]
 
 
 def header(text: str) -> Header | None:
