@@ -71,8 +71,9 @@ def apply(entry: Entry, event: AuthEvent, offset: int, watermark_hour: int,
     return Applied(True, "counted")
 
 
-def prune(entry: Entry, now_hour: int) -> bool:
-    """Drop buckets out of the 7-day window and ids past the dedup horizon."""
+def prune(entry: Entry, now_hour: int, ids_hour: int | None = None) -> bool:
+    """Drop buckets out of the 7-day window before `now_hour` and ids past the dedup horizon
+    before `ids_hour` (default: the same hour)."""
     changed = False
     oldest = now_hour - WINDOW_HOURS
     for section in ("s", "f"):
@@ -80,7 +81,8 @@ def prune(entry: Entry, now_hour: int) -> bool:
             del entry[section][key]
             changed = True
     ids = entry["i"]
-    for event_id in [e for e, h in ids.items() if h < now_hour - DEDUP_HOURS]:
+    horizon = (now_hour if ids_hour is None else ids_hour) - DEDUP_HOURS
+    for event_id in [e for e, h in ids.items() if h < horizon]:
         del ids[event_id]
         changed = True
     return changed

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from pipeline import counting
 from pipeline.counting import Aggregates
 from pipeline.dashboard import Access
+from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from schemas.event import AuthEvent
 
@@ -32,10 +33,11 @@ TOP = 20
 
 class LiveCounters:
     def __init__(self, app: faust.App, settings: Settings, events_topic: Any,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], metrics: Metrics) -> None:
         self.app = app
         self.settings = settings
         self.clock = clock
+        self.metrics = metrics
         self.lateness_hours = max(0, int(settings.allowed_lateness_seconds // 3600))
         self.table = app.Table(
             "sender-counts", default=None, partitions=settings.topic_partitions,
@@ -44,8 +46,9 @@ class LiveCounters:
         self._peer_headers = Access(settings).header()  # credentials for the other workers
         self.watermarks: dict[int, int] = {}
         self._rebuild = True
+        self._prune_due: set[int] = set()  # partitions whose entries the agent must prune
         app.agent(events_topic, name="count")(self._count_agent)
-        app.timer(300.0, name="prune-counters")(self._prune)
+        app.timer(settings.prune_interval_seconds, name="prune-counters")(self._prune_tick)
         app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         self._routes()
 
@@ -58,7 +61,10 @@ class LiveCounters:
             except ValidationError:
                 continue  # the sink dead-letters it; nothing to count
             key = (event.message.key or b"").decode("utf-8", errors="replace")
-            self._count(key, parsed, event.message.partition, event.message.offset)
+            partition = event.message.partition
+            self._count(key, parsed, partition, event.message.offset)
+            if partition in self._prune_due:
+                self._prune(partition)
 
     def _count(self, key: str, event: AuthEvent, partition: int, offset: int) -> None:
         hour = counting.hour_of(event.ts)
@@ -99,18 +105,33 @@ class LiveCounters:
         # The table now holds what its changelog had: the sums must be rebuilt from it.
         self._rebuild = True
 
-    async def _prune(self) -> None:
-        now = counting.hour_of(self.clock())
+    async def _prune_tick(self) -> None:
+        """Only marks the partitions due: faust writes a table key (and its changelog, to the
+        current event's partition) only from inside that partition's stream iteration, so the
+        count agent prunes a partition's entries when its next event arrives. An idle
+        partition keeps its old buckets until then; the views skip them by their window."""
+        self._prune_due |= self._active()
+
+    def _prune(self, partition: int) -> None:
+        self._prune_due.discard(partition)
+        # Buckets leave by the wall clock (the views' window); ids by this partition's event
+        # time, so a replayed old log keeps its dedup memory while it is being replayed.
+        window_hour = counting.hour_of(self.clock())
+        ids_hour = self.watermarks.get(partition, window_hour)
+        agg = self.aggregates.get(partition)
+        pruned_entries = 0
         for key, entry in list(self.table.items()):
-            if entry is None:
+            if entry is None or entry.get("p") != partition:
                 continue
             pruned = copy.deepcopy(entry)
-            if counting.prune(pruned, now):
-                agg = self.aggregates.get(entry.get("p", -1))
+            if counting.prune(pruned, window_hour, ids_hour):
                 if agg is not None:
                     agg.add(key, entry, -1)
                     agg.add(key, pruned)
                 self.table[key] = pruned
+                pruned_entries += 1
+        self.metrics.counter_prunes.inc()
+        self.metrics.counter_pruned_entries.inc(pruned_entries)
 
     def _local(self) -> list[Aggregates]:
         self._ensure_aggregates()

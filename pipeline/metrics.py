@@ -25,5 +25,11 @@ class Metrics:
         self.webhook_failures = Counter("smtp_auth_webhook_failures",
                                         "Alert webhook deliveries that failed", ["stage"],
                                         registry=r)
+        self.counter_prunes = Counter("smtp_auth_counter_prunes",
+                                      "Passes of the live counters' pruning over a partition",
+                                      registry=r)
+        self.counter_pruned_entries = Counter("smtp_auth_counter_pruned_entries",
+                                              "Live counter entries that pruning rewrote",
+                                              registry=r)
         self.sink_batch = Histogram("smtp_auth_sink_batch_rows", "Rows per insert",
                                     buckets=(1, 10, 100, 1000, 5000, 20000), registry=r)

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
         3600.0, ge=0, le=7 * 86400,
         description="Live counters take events this far behind the newest; later ones are "
                     "stored in ClickHouse but counted as late.")
+    prune_interval_seconds: float = Field(
+        300.0, ge=0.1, le=86400,
+        description="How often the live counters drop buckets past 7 days and event ids past "
+                    "the dedup horizon.")
     alert_grace_seconds: int = Field(120, ge=0, le=3600,
                                      description="Alert windows close this long after their "
                                                  "end (event time), for stragglers.")
