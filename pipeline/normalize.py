@@ -85,6 +85,7 @@ class Normalizer:
         self._deadlines: dict[tuple[str, str], datetime] = {}  # when a server's oldest is due
         self._copies: dict[Token, int] = {}  # token → copies of a folded repeat still held
         self._programs: dict[str, Dialect | None] = {}
+        self._heard: dict[tuple[str, str], datetime] = {}  # receive time of a server's last line
 
     def _detect(self, program: str) -> Dialect | None:
         try:
@@ -188,6 +189,7 @@ class Normalizer:
             self._count("none", "skipped")
             return
         key = (host, dialect.name)
+        self._heard[key] = received
         sessions = self._sessions.get(key)
         if sessions is None:
             sessions = self._sessions[key] = dialect.sessions(host, self.config)
@@ -268,6 +270,19 @@ class Normalizer:
         out = Outcome()
         for sessions in self._sessions.values():
             self._merge(sessions.expire(now or _NEVER), out)
+        return out
+
+    def expire_quiet(self, now: datetime) -> Outcome:
+        """Emit the open sessions of servers that have gone quiet: no line received from them
+        for the session timeout by the receive clock `now`. Event time cannot advance for a
+        quiet server, so this is the only way its last sessions end; a server still sending
+        (say, a replay of old logs far behind the wall clock) is left to event time."""
+        out = Outcome()
+        for key, sessions in self._sessions.items():
+            heard = self._heard.get(key)
+            if sessions.pending() and heard is not None and now - heard >= self._timeout:
+                self._merge(sessions.expire(_NEVER), out)
+                self._deadlines.pop(key, None)
         return out
 
     def pending(self) -> int:

@@ -48,6 +48,7 @@ class Pipeline:
         self.normalizers: dict[int, Normalizer] = {}
         self.acks: AckOrder[Any] = AckOrder()
         self._ack_stream: Any = None
+        self._fed: dict[int, int] = {}  # raw partition → offset of the last line fed
         self._openapi = api.openapi()
         self.app = self._build_app()
 
@@ -77,7 +78,7 @@ class Pipeline:
         self.dlq_topic = app.topic(s.topic_dlq, key_serializer="raw", value_serializer="raw")
 
         app.agent(raw, name="normalize")(self._normalize_agent)
-        self.live = LiveCounters(app, s, self.events_topic, self.clock)
+        self.live = LiveCounters(app, s, self.events_topic, self.clock, self.metrics)
         self.alerting = Alerting(app, s, self.events_topic, self.ch, self.metrics, self.clock)
         app.timer(max(1.0, s.session_timeout_seconds / 10), name="expire-idle")(self._expire)
         app.task(self._sink_task)
@@ -105,6 +106,7 @@ class Pipeline:
         async for event in stream.events():
             message = event.message
             self.acks.fed(message.partition, message.offset)
+            self._fed[message.partition] = message.offset
             outcome = self._normalizer(message.partition).feed(
                 message.value or b"", event, self.clock(),
                 Origin(message.topic, message.partition, message.offset), key=message.key)
@@ -124,12 +126,25 @@ class Pipeline:
         self.metrics.pending.set(sum(n.pending() for n in self.normalizers.values()))
 
     async def _expire(self) -> None:
-        """Sessions of servers that went quiet: time out by the wall clock too."""
+        """Sessions of servers that went quiet end by the receive clock. Only on a partition
+        read up to its end: lines still waiting in Kafka would show the server is not quiet,
+        and a worker behind (a replay, a restart) expires by event time alone."""
         if self._ack_stream is None:
             return
         now = self.clock()
-        for normalizer in list(self.normalizers.values()):
-            await self._route(normalizer.expire(now), self._ack_stream)
+        for partition, normalizer in list(self.normalizers.items()):
+            if self._caught_up(partition):
+                await self._route(normalizer.expire_quiet(now), self._ack_stream)
+
+    def _caught_up(self, partition: int) -> bool:
+        from faust.types import TP
+
+        try:
+            highwater = self.app.consumer.highwater(TP(self.settings.topic_raw, partition))
+        except Exception:  # no consumer yet, or the partition just left: not known
+            return False
+        fed = self._fed.get(partition)
+        return highwater is not None and fed is not None and fed + 1 >= highwater
 
     async def _on_revoked(self, app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
@@ -137,6 +152,7 @@ class Pipeline:
         for tp in revoked:
             if tp.topic == self.settings.topic_raw:
                 self.normalizers.pop(tp.partition, None)
+                self._fed.pop(tp.partition, None)
                 self.acks.forget(tp.partition)
 
     # ---- sink --------------------------------------------------------------------------

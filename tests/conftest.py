@@ -101,6 +101,19 @@ class WorkerProcess:
         with urllib.request.urlopen(self.url("/metrics"), timeout=5) as response:
             return str(response.read().decode())
 
+    def sample(self, name: str, **labels: str) -> float:
+        """The value of one sample on /metrics (0 when absent)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        for family in text_string_to_metric_families(self.metrics()):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit."""
         assert self.proc is not None
