@@ -16,6 +16,23 @@ def touched_hours(timestamps: Iterable[datetime]) -> list[datetime]:
     return sorted({ts.replace(minute=0, second=0, microsecond=0) for ts in timestamps})
 
 
+def month_chunks(hours: list[datetime], months: int = 12) -> list[list[datetime]]:
+    """Sorted hours in groups spanning at most `months` monthly partitions of the hourly
+    table, so one recompute never inserts into too many partitions at once."""
+    chunks: list[list[datetime]] = []
+    seen: list[tuple[int, int]] = []
+    for hour in hours:
+        month = (hour.year, hour.month)
+        if not seen or month != seen[-1]:
+            if len(seen) == months:
+                seen = []
+            if not seen:
+                chunks.append([])
+            seen.append(month)
+        chunks[-1].append(hour)
+    return chunks
+
+
 def recompute_hours(ch: ClickHouse, hours: list[datetime]) -> None:
     if not hours:
         return

@@ -17,6 +17,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import clickhouse_connect
+from clickhouse_connect.driver.exceptions import (
+    DatabaseError,
+    DataError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from pipeline.settings import Settings
 
@@ -24,6 +30,28 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_DATABASE = "smtp_auth"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+# Server error codes that say "try again later" (overload, network, replicas, disk, a
+# cancelled query), as opposed to "this data or statement will never be accepted".
+TRANSIENT_CODES = frozenset({
+    159, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 394, 425, 473, 999, 1000})
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Transient: retry with back-off and back-pressure. Permanent: the data is refused
+    (a value ClickHouse cannot parse, too many partitions in one block): retrying the same
+    rows can never succeed, so the caller splits them and dead-letters what is refused."""
+    if isinstance(exc, (OSError, TimeoutError, OperationalError)):
+        return True
+    if isinstance(exc, DatabaseError) and not isinstance(exc, (DataError, ProgrammingError)):
+        text = str(exc)
+        if "Too many partitions for single INSERT block" in text:
+            return False
+        code = _CODE.search(text)
+        return code is None or int(code[1]) in TRANSIENT_CODES  # no code: HTTP, a proxy
+    return False
 
 
 class ClickHouse:

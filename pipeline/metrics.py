@@ -21,6 +21,10 @@ class Metrics:
                                  ["table"], registry=r)
         self.sink_failures = Counter("smtp_auth_sink_failures", "Failed ClickHouse inserts",
                                      ["table"], registry=r)
+        self.sink_dead_letters = Counter(
+            "smtp_auth_sink_dead_letters",
+            "Rows ClickHouse refused for good (events: dead-lettered with their offsets; "
+            "hourly: aggregates left stale)", ["table"], registry=r)
         self.alerts = Counter("smtp_auth_alerts", "Alerts decided", ["rule"], registry=r)
         self.webhook_failures = Counter("smtp_auth_webhook_failures",
                                         "Alert webhook deliveries that failed", ["stage"],

@@ -24,13 +24,13 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import ValidationError
 
-from pipeline.aggregate import recompute_hours, touched_hours
-from pipeline.clickhouse import ClickHouse
+from pipeline.aggregate import month_chunks, recompute_hours, touched_hours
+from pipeline.clickhouse import ClickHouse, is_transient
 from pipeline.kafka import client_options
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from schemas.event import AuthEvent
-from schemas.rejection import Rejection
+from schemas.rejection import Rejection, Stage
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,22 @@ EVENT_COLUMNS = (
 )
 MAX_BACKOFF = 30.0
 TS = EVENT_COLUMNS.index("ts")
+MAX_PARTITIONS_PER_INSERT = 90
+RAW_EXCERPT = 4096
+# The hourly aggregates' DateTime holds 1970-01-01 .. 2106-02-07; the normalizer already
+# refuses implausible stamps, this guards what other producers put on the events topic.
+STORABLE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2106, 1, 1, tzinfo=UTC))
+
+
+@dataclass(slots=True)
+class SinkStatus:
+    """What /readyz and the status line say about the sink."""
+
+    inserted_rows: int = 0
+    dead_letters: int = 0
+    last_insert: datetime | None = None
+    failing_since: datetime | None = None  # set while a write is being retried
+    last_error: str | None = None
 
 
 def event_row(event: AuthEvent) -> list[Any]:
@@ -49,9 +65,11 @@ def event_row(event: AuthEvent) -> list[Any]:
 
 @dataclass(slots=True)
 class Batch:
-    """Deterministic contents of one insert: rows in offset order, deduplicated by event_id."""
+    """Deterministic contents of one insert: rows in offset order, deduplicated by event_id,
+    each beside the record it came from (for a dead letter, should ClickHouse refuse it)."""
 
     rows: list[list[Any]] = field(default_factory=list)
+    records: list[ConsumerRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
 
@@ -62,16 +80,45 @@ def build_batch(records: Sequence[ConsumerRecord], received: datetime) -> Batch:
         try:
             event = AuthEvent.model_validate_json(record.value)
         except ValidationError as exc:
-            batch.rejections.append(Rejection(
-                reason="invalid_event", detail=str(exc.errors()[0]["msg"]), stage="validate",
-                raw=(record.value or b"")[:4096].decode("utf-8", errors="replace"),
-                topic=record.topic, partition=record.partition, offset=record.offset,
-                received_at=received))
+            batch.rejections.append(_rejection(
+                record, "invalid_event", str(exc.errors()[0]["msg"]), "validate", received))
+            continue
+        if not STORABLE[0] <= event.ts < STORABLE[1]:
+            batch.rejections.append(_rejection(
+                record, "ts_out_of_range", f"event time {event.ts.isoformat()} is outside "
+                f"{STORABLE[0]:%Y} .. {STORABLE[1]:%Y}, what ClickHouse's DateTime stores",
+                "validate", received))
             continue
         if event.event_id not in seen:
             seen.add(event.event_id)
             batch.rows.append(event_row(event))
+            batch.records.append(record)
     return batch
+
+
+def _rejection(record: ConsumerRecord, reason: str, detail: str, stage: Stage,
+               received: datetime) -> Rejection:
+    return Rejection(
+        reason=reason, detail=detail, stage=stage,
+        raw=(record.value or b"")[:RAW_EXCERPT].decode("utf-8", errors="replace"),
+        topic=record.topic, partition=record.partition, offset=record.offset,
+        received_at=received)
+
+
+def partition_blocks(batch: Batch, limit: int = MAX_PARTITIONS_PER_INSERT) -> list[Batch]:
+    """Split a batch so that no insert block spans more than `limit` daily partitions of the
+    events table (ClickHouse refuses more than 100 per block by default): a replay of a
+    year of logs is cut into blocks of consecutive days, in a deterministic order."""
+    days = sorted({row[TS].date() for row in batch.rows})
+    if len(days) <= limit:
+        return [batch]
+    block_of = {day: i // limit for i, day in enumerate(days)}
+    blocks = [Batch() for _ in range(block_of[days[-1]] + 1)]
+    for row, record in zip(batch.rows, batch.records, strict=True):
+        block = blocks[block_of[row[TS].date()]]
+        block.rows.append(row)
+        block.records.append(record)
+    return blocks
 
 
 def dedup_token(tp: TopicPartition, records: Sequence[ConsumerRecord]) -> str:
@@ -87,6 +134,7 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
         self._first_at: float | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self.status = SinkStatus()
 
     async def run(self) -> None:
         s = self.settings
@@ -135,20 +183,17 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             self._first_at = None
 
     async def _write(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        assert self._consumer is not None and self._producer is not None
+        assert self._consumer is not None
         batch = build_batch(records, datetime.now(UTC))
         for rejection in batch.rejections:
-            await self._producer.send_and_wait(
-                self.settings.topic_dlq, rejection.model_dump_json().encode())
-            self.metrics.rejections.labels("validate", rejection.reason).inc()
+            await self._dead_letter(rejection)
         if batch.rows:
             token = dedup_token(tp, records)
-            await self._until_done("events", token, self.ch.insert, "events", batch.rows,
-                                   EVENT_COLUMNS, token)
-            self.metrics.sink_rows.labels("events").inc(len(batch.rows))
-            self.metrics.sink_batch.observe(len(batch.rows))
-            hours = touched_hours(row[TS] for row in batch.rows)
-            await self._until_done("hourly", token, recompute_hours, self.ch, hours)
+            inserted: list[datetime] = []
+            for index, block in enumerate(partition_blocks(batch)):
+                await self._insert(block, f"{token}:{index}", inserted)
+            for months in month_chunks(touched_hours(inserted)):
+                await self._recompute(months, token)
         try:
             await self._consumer.commit({tp: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError) as exc:
@@ -156,24 +201,73 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             # dedup token and event ids make that harmless.
             log.warning("commit of %s failed after insert, will be re-read: %s", tp, exc)
 
+    async def _insert(self, block: Batch, token: str, inserted: list[datetime]) -> None:
+        """Insert a block; if ClickHouse refuses it for good, halve it until the refused
+        rows stand alone, and dead-letter those with their offsets: the rest flows."""
+        refused = await self._until_done("events", token, self.ch.insert, "events",
+                                         block.rows, EVENT_COLUMNS, token)
+        if refused is None:
+            inserted.extend(row[TS] for row in block.rows)
+            self.status.inserted_rows += len(block.rows)
+            self.status.last_insert = datetime.now(UTC)
+            self.metrics.sink_rows.labels("events").inc(len(block.rows))
+            self.metrics.sink_batch.observe(len(block.rows))
+            return
+        if len(block.rows) == 1:
+            self.metrics.sink_dead_letters.labels("events").inc()
+            await self._dead_letter(_rejection(
+                block.records[0], "clickhouse_refused", _one_line(refused), "store",
+                datetime.now(UTC)))
+            return
+        half = len(block.rows) // 2
+        for part, suffix in ((slice(None, half), "a"), (slice(half, None), "b")):
+            await self._insert(Batch(block.rows[part], block.records[part]), token + suffix,
+                               inserted)
+
+    async def _recompute(self, hours: list[datetime], token: str) -> None:
+        refused = await self._until_done("hourly", token, recompute_hours, self.ch, hours)
+        if refused is not None:
+            # Derived data: nothing to dead-letter, and the events are stored. Say so loudly.
+            self.metrics.sink_dead_letters.labels("hourly").inc()
+            log.error("hourly aggregates of %s .. %s refused for good (%s): %s; the events "
+                      "are stored, those hours' aggregates are stale until they are written "
+                      "again", hours[0], hours[-1], token, _one_line(refused))
+
+    async def _dead_letter(self, rejection: Rejection) -> None:
+        assert self._producer is not None
+        await self._producer.send_and_wait(
+            self.settings.topic_dlq, rejection.model_dump_json().encode())
+        self.metrics.rejections.labels(rejection.stage, rejection.reason).inc()
+        self.status.dead_letters += 1
+
     async def _until_done(self, table: str, token: str, fn: Callable[..., Any],
-                          *args: Any) -> None:
-        """Run a ClickHouse write until it succeeds; meanwhile pause fetching."""
+                          *args: Any) -> BaseException | None:
+        """Run a ClickHouse write until it succeeds (None) or is refused for a permanent
+        reason (the error); while a transient failure lasts, pause fetching."""
         assert self._consumer is not None
         backoff = 0.5
+        refused: BaseException | None = None
         while True:
             try:
                 await self.ch.call(fn, *args)
                 break
             except Exception as exc:
                 self.metrics.sink_failures.labels(table).inc()
+                self.status.last_error = f"{table}: {_one_line(exc)}"
+                if not is_transient(exc):
+                    log.error("write to %s (%s) refused: %s", table, token, _one_line(exc))
+                    refused = exc
+                    break
+                self.status.failing_since = self.status.failing_since or datetime.now(UTC)
                 log.error("write to %s (%s) failed, retrying in %.1fs: %s",
                           table, token, backoff, _one_line(exc))
                 # Back-pressure: pause fetching but keep polling so the group keeps us.
                 self._consumer.pause(*self._consumer.assignment())
                 await self._consumer.getmany(timeout_ms=int(backoff * 1000))
                 backoff = min(backoff * 2, MAX_BACKOFF)
+        self.status.failing_since = None
         self._consumer.resume(*self._consumer.paused())
+        return refused
 
     # ConsumerRebalanceListener: write what we hold for partitions we are about to lose.
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:

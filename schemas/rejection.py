@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Stage = Literal["decode", "parse", "correlate", "validate"]
+Stage = Literal["decode", "parse", "correlate", "validate", "store"]
 
 
 class Rejection(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any
 import clickhouse_connect
 import pytest
 from aiokafka import AIOKafkaProducer
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from pipeline import reports
 from pipeline.clickhouse import ClickHouse, migrate
@@ -60,9 +61,8 @@ def engine(tmp_path: Path) -> Iterator[Any]:
 
 def _settings(kafka: str, prefix: str, **extra: Any) -> Settings:
     values: dict[str, Any] = {"topic_events": f"{prefix}.events", "topic_dlq": f"{prefix}.dlq",
-                              **extra}
-    return Settings(_env_file=None, kafka_bootstrap_servers=kafka, app_id=prefix,
-                    sink_batch_size=200, sink_batch_seconds=0.2, **values)
+                              "sink_batch_size": 200, "sink_batch_seconds": 0.2, **extra}
+    return Settings(_env_file=None, kafka_bootstrap_servers=kafka, app_id=prefix, **values)
 
 
 def _events(n: int, start: int = 0) -> list[AuthEvent]:
@@ -111,9 +111,10 @@ async def _run_until(sink: EventSink, done: Callable[[], bool], timeout: float) 
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _db(engine: Any, failing: Callable[[], bool] = lambda: False) -> FaultyClickHouse:
+def _db(engine: Any, failing: Callable[[], bool] = lambda: False,
+        ttl_days: int = 90) -> FaultyClickHouse:
     ch = FaultyClickHouse(engine, f"s_{uuid.uuid4().hex[:8]}", failing)
-    migrate(ch, 90)
+    migrate(ch, ttl_days, ttl_days)
     return ch
 
 
@@ -129,12 +130,13 @@ def test_crash_between_insert_and_commit_then_full_replay(kafka, engine):
         """Dies right after its third insert, before committing it (like a SIGKILL)."""
         inserts = 0
 
-        async def _until_done(self, table: str, *args: Any) -> None:
-            await super()._until_done(table, *args)
+        async def _until_done(self, table: str, *args: Any) -> BaseException | None:
+            refused = await super()._until_done(table, *args)
             if table == "hourly":
                 CrashAfterInsert.inserts += 1
                 if CrashAfterInsert.inserts == 3:
                     raise RuntimeError("killed between insert and commit")
+            return refused
 
     with pytest.raises(RuntimeError, match="killed"):
         asyncio.run(_run_until(CrashAfterInsert(settings, ch, Metrics()), lambda: False, 60))
@@ -203,3 +205,60 @@ def test_invalid_records_on_the_events_topic_are_dead_lettered(kafka, engine):
     dead = [json.loads(r.value) for r in consume(kafka, settings.topic_dlq, 1, 30)]
     assert [(d["stage"], d["reason"], d["offset"]) for d in dead] == [
         ("validate", "invalid_event", 0)]
+
+
+def test_a_year_of_history_and_a_year_0001_event_do_not_jam_the_sink(kafka, engine):
+    """Issue 16.2: 300 days in one batch spanned more than 100 daily partitions and a year
+    0001 stamp broke the hourly recompute; the sink retried either forever."""
+    prefix = f"sink{uuid.uuid4().hex[:8]}"
+    settings = _settings(kafka, prefix, sink_batch_size=5000, sink_batch_seconds=1.0)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=1)
+    ch = _db(engine, ttl_days=3650)
+    history = [event.model_copy(update={"ts": NOW - timedelta(days=i % 300, hours=1)})
+               for i, event in enumerate(_events(1500))]
+    year_one = history[0].model_copy(update={
+        "event_id": "year-one", "ts": datetime(1, 1, 1, tzinfo=UTC)})
+    later = _events(100, start=5000)
+    asyncio.run(_produce(kafka, settings.topic_events, [*history, year_one, *later]))
+    asyncio.run(_run_until(EventSink(settings, ch, Metrics()),
+                           lambda: _counts(ch)[2] >= 1600, 120))
+    assert _counts(ch) == (1600, 1600, 1600)
+    days = ch.query_rows(f"SELECT uniqExact(toDate(ts)) FROM {ch.database}.events")[0][0]
+    assert days == len({e.ts.date() for e in history + later}) >= 300
+    from tests.helpers import consume
+    dead = [json.loads(r.value) for r in consume(kafka, settings.topic_dlq, 1, 30)]
+    assert [(d["stage"], d["reason"], d["offset"]) for d in dead] == [
+        ("validate", "ts_out_of_range", 1500)]
+
+
+class RefusingClickHouse(FaultyClickHouse):
+    """The real engine, refusing for good any insert that holds a poison row (as a server
+    refuses a value it cannot parse)."""
+
+    def insert(self, table: str, rows: Any, *args: Any, **kwargs: Any) -> None:
+        if table == "events" and any(str(row[0]).startswith("poison") for row in rows):
+            self.refused += 1
+            raise DatabaseError("Code: 27. DB::Exception: Cannot parse input (injected)")
+        super().insert(table, rows, *args, **kwargs)
+
+
+def test_rows_clickhouse_refuses_are_dead_lettered_and_the_rest_flows(kafka, engine):
+    prefix = f"sink{uuid.uuid4().hex[:8]}"
+    settings = _settings(kafka, prefix, sink_batch_size=500)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=1)
+    ch = RefusingClickHouse(engine, f"s_{uuid.uuid4().hex[:8]}", lambda: False)
+    migrate(ch, 90)
+    events = _events(1000)
+    for i in (137, 802):
+        events[i] = events[i].model_copy(update={"event_id": f"poison{i}"})
+    metrics = Metrics()
+    asyncio.run(_produce(kafka, settings.topic_events, events))
+    asyncio.run(_run_until(EventSink(settings, ch, metrics), lambda: _counts(ch)[2] >= 998, 90))
+    assert _counts(ch) == (998, 998, 998)
+    from tests.helpers import consume
+    dead = [json.loads(r.value) for r in consume(kafka, settings.topic_dlq, 2, 30)]
+    assert sorted((d["stage"], d["reason"], d["offset"]) for d in dead) == [
+        ("store", "clickhouse_refused", 137), ("store", "clickhouse_refused", 802)]
+    assert all("Cannot parse input" in d["detail"] for d in dead)
+    assert metrics.registry.get_sample_value("smtp_auth_sink_dead_letters_total",
+                                             {"table": "events"}) == 2
