@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 RAW_EXCERPT = 4096
 MAX_REPEAT = 10_000
 _NEVER = datetime.max.replace(tzinfo=UTC)
+# No mail was sent before the epoch; ClickHouse's DateTime (the aggregates) starts there.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[ ?(?P<msg>.*?) ?\]$")
 
 
@@ -86,6 +88,9 @@ class Normalizer:
         self._copies: dict[Token, int] = {}  # token → copies of a folded repeat still held
         self._programs: dict[str, Dialect | None] = {}
         self._heard: dict[tuple[str, str], datetime] = {}  # receive time of a server's last line
+        self._skew = timedelta(seconds=config.max_clock_skew_seconds)
+        self._latest = _NEVER  # events after this are implausible: receive time + skew
+        self._last_received = EARLIEST
 
     def _detect(self, program: str) -> Dialect | None:
         try:
@@ -101,6 +106,7 @@ class Normalizer:
         """`key` is the Kafka key: the server host, for log lines that do not name it."""
         text = raw.decode("utf-8", errors="replace") if len(raw) <= self.max_line_bytes else None
         out = Outcome([], [], [])
+        self._received(received)
         if text is not None and not self._maybe_relevant(text):
             # The cheap path for most of a mail log: no dialect could care about this line.
             if self.metrics is not None:
@@ -116,6 +122,7 @@ class Normalizer:
         gathered, without the per-line overhead on the lines no dialect could care about
         (the command line and pipeline/parallel.py feed whole files)."""
         out = Outcome([], [], [])
+        self._received(received)
         limit, relevant, released = self.max_line_bytes, self._maybe_relevant, out.released
         for token, key, raw in items:
             text = raw.decode("utf-8", errors="replace") if len(raw) <= limit else None
@@ -137,6 +144,7 @@ class Normalizer:
             self._scanner = scanner(self._markers, self.max_line_bytes, self._native)
         lines, found = self._scanner.scan(block)
         out = Outcome([], [], [])
+        self._received(received)
         zone, year = self.zone, year_key(received, self.year)
         for offset, raw, fields in found:
             if fields is not None and (line := from_rfc3164(fields, zone, year)) is not None:
@@ -159,7 +167,7 @@ class Normalizer:
         if isinstance(decoded, SyslogLine):
             self._feed_line(decoded, raw, token, received, origin, out)
         elif isinstance(decoded, AuthEvent):
-            out.events.append(decoded)
+            self._screen([decoded], out)
             out.released.append(token)
             self._count("json", "event")
         else:
@@ -300,8 +308,32 @@ class Normalizer:
     def restore(self, snapshot: bytes) -> None:
         self._sessions, self._deadlines, self._copies = pickle.loads(snapshot)  # noqa: S301
 
+    def _received(self, received: datetime) -> None:
+        self._last_received = received
+        try:
+            self._latest = received + self._skew
+        except OverflowError:
+            self._latest = _NEVER
+
+    def _screen(self, events: list[AuthEvent], out: Outcome) -> None:
+        """Events stamped before the epoch or further ahead of their receive time than the
+        allowed clock skew are dead letters: a wrong clock or a crafted stamp must not move
+        the live watermarks, alert windows or ClickHouse partitions."""
+        latest = self._latest
+        for event in events:
+            if EARLIEST <= event.ts <= latest:
+                out.events.append(event)
+                continue
+            when = "before 1970" if event.ts < EARLIEST else (
+                f"more than {self._skew.total_seconds():.0f} s after its receive time")
+            out.rejections.append(self._reject(
+                event.model_dump_json().encode(), self._last_received, None,
+                "validate", event.source, "implausible_time",
+                f"event time {event.ts.isoformat()} is {when}"))
+
     def _merge(self, step: Step, out: Outcome) -> None:
-        out.events.extend(step.events)
+        if step.events:
+            self._screen(step.events, out)
         if not self._copies:  # no folded repeat held: every token is a plain one
             out.released.extend(step.released)
         else:
@@ -349,4 +381,5 @@ def normalize_lines(lines: Iterable[tuple[bytes | None, bytes]], normalizer: Nor
 
 def normalize_config(settings: Settings) -> NormalizeConfig:
     return NormalizeConfig(settings.default_domain, settings.zone,
-                           settings.session_timeout_seconds, settings.max_pending_sessions)
+                           settings.session_timeout_seconds, settings.max_pending_sessions,
+                           settings.max_clock_skew_seconds)

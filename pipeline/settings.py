@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     max_pending_sessions: int = Field(
         50_000, ge=10, description="Per partition; the oldest is emitted early beyond this."
     )
+    max_clock_skew_seconds: float = Field(
+        86_400.0, ge=60, le=366 * 86400,
+        description="Events stamped further ahead of their receive time than this (a server "
+                    "with a wrong clock, a crafted stamp) are dead letters, as are events "
+                    "stamped before 1970.")
     native_scan: bool = Field(
         True, description="Scan log files with the Rust scanner when it is built (false: the "
         "pure-Python reference; the output is the same)."

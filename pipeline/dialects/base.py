@@ -21,6 +21,7 @@ class NormalizeConfig:
     zone: tzinfo | None = None
     session_timeout_seconds: float = 300.0
     max_pending_sessions: int = 50_000
+    max_clock_skew_seconds: float = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)

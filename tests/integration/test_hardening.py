@@ -3,6 +3,7 @@ and the real ClickHouse engine: the worker must stay up and exact, and keep flow
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,3 +74,59 @@ def test_old_logs_across_many_prune_and_expiry_periods(kafka, names, worker_fact
                       == expected["messages"] and s, 60, "ClickHouse totals")
     assert stored["by_tls"] == expected["by_tls"] == worker.get("/live/v1/summary")["by_tls"]
     assert worker.get("/live/v1/summary") == expected  # still exact after the passes
+
+
+def _in_live_window(truth: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The events the live views count: whole hours of the last 7 days (pipeline/counting)."""
+    until = int(now.timestamp()) // 3600 + 1
+    return [t for t in truth if until - 168 <= int(datetime.fromisoformat(
+        t["ts"]).timestamp()) // 3600 < until]
+
+
+def test_year_0001_future_stamps_and_300_days_of_history_flow_through(kafka, names,
+                                                                      worker_factory):
+    """Issue 16.2 and 16.4: a line stamped 0001-01-01 jammed the sink, a year of history in
+    one batch spanned too many partitions, and future-dated events moved the watermark so
+    later real events left the live view silently. Stamps before 1970 or more than the
+    allowed skew ahead are dead letters; the rest flows, and live == ClickHouse == truth."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    fail = ("{ts} mx9 postfix/submission/smtpd[9]: warning: unknown[203.0.113.5]: SASL LOGIN "
+            "authentication failed: UGFzc3dvcmQ6, sasl_username=x@example.com")
+    ahead = (now + timedelta(days=400)).isoformat().replace("+00:00", "Z")
+    poison = [(b"mx9", fail.format(ts=ts).encode()) for ts in ("0001-01-01T00:00:00Z", ahead)]
+    recent, truth2 = _wave(800, 44, now - timedelta(minutes=40))
+    # 600 sessions about 11 hours apart from 300 days ago, in time order on one partition.
+    lines, truth1 = LogGenerator("postfix", 43, accounts=200).log(
+        600, now - timedelta(days=300), spacing=32_000)
+    last = max(datetime.fromisoformat(t["ts"]) for t in truth1)
+    assert now - timedelta(days=30) < last < now - timedelta(hours=2), last
+    history = [(s.encode(), t.encode()) for s, t in lines]
+    raw = names.env["SMTP_AUTH_TOPIC_RAW"]
+    create_topics(kafka, [raw], partitions=1)
+    produce(kafka, raw, [*poison[:1], *history, *poison[1:], *recent])
+    worker = worker_factory(SMTP_AUTH_EVENTS_TTL_DAYS="3650",
+                            SMTP_AUTH_AGGREGATE_TTL_DAYS="3650").start()
+    truth = truth1 + truth2
+
+    def live_equals_truth() -> bool:
+        assert worker.alive(), worker.tail()
+        return bool(worker.get("/live/v1/summary") == _expected(
+            _in_live_window(truth, datetime.now(UTC))))
+
+    wait_for(live_equals_truth, 180, "live counters equal to the truth of the last 7 days")
+    start = (now - timedelta(days=301)).strftime("%Y-%m-%dT%H:00:00Z")
+    end = (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:00:00Z")
+    subs = [t for t in truth if t["kind"] == "submission"]
+    by_tls = Counter(t["tls_version"] for t in subs)
+
+    def stored() -> bool:
+        totals = worker.get(f"/api/v1/tls?range=custom&start={start}&end={end}")["totals"]
+        return {t["tls_version"]: t["messages"] for t in totals if t["messages"]} == by_tls
+
+    wait_for(stored, 120, "ClickHouse to hold all 300 days")
+    week = _expected(_in_live_window(truth, datetime.now(UTC)))
+    assert worker.get("/api/v1/summary")["by_tls"] == week["by_tls"]
+    from tests.helpers import consume
+    dead = [json.loads(r.value) for r in consume(kafka, names.env["SMTP_AUTH_TOPIC_DLQ"], 2, 30)]
+    assert sorted(d["reason"] for d in dead) == ["implausible_time", "implausible_time"]
+    assert worker.sample("smtp_auth_sink_dead_letters_total", table="events") == 0
