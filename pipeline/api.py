@@ -94,12 +94,13 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
-def csv_chunks(rows: Iterable[Iterable[Any]], header: Iterable[str],
+def csv_chunks(rows: Iterable[Iterable[Any]], header: Iterable[str] | None,
                rows_per_chunk: int = 2000) -> Iterator[bytes]:
-    """CSV text in chunks, formula-safe, header first."""
+    """CSV text in chunks, formula-safe, header first (if given)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    if header is not None:
+        writer.writerow(header)
     for count, row in enumerate(rows, 1):
         writer.writerow([csv_safe(v) for v in row])
         if count % rows_per_chunk == 0:

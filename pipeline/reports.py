@@ -8,7 +8,7 @@ identifier and whitelisted sort columns are ever formatted into SQL; every value
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -328,10 +328,21 @@ EXPORT_COLUMNS = ("date", "sender", "domain", "auth_mechanism", "auth_protocol",
                   "first_seen", "last_seen")
 
 
-def export_rows(ch: ClickHouse, q: ReportQuery, now: datetime) -> Iterator[tuple[Any, ...]]:
-    """Every (day, sender, mechanism, client IP, TLS, cipher) row of the window, streamed
-    in blocks from the events table (any size; nothing is held in memory)."""
+def export_slices(q: ReportQuery, now: datetime) -> list[tuple[datetime, datetime]]:
+    """The window cut at UTC midnights: every export row is one day's, so a slice holds
+    whole rows, and each slice is one short query (the events table is partitioned by day)."""
     since, until = q.window(now)
+    slices = []
+    while since < until:
+        midnight = since.replace(hour=0) + timedelta(days=1)
+        slices.append((since, min(midnight, until)))
+        since = slices[-1][1]
+    return slices
+
+
+def export_slice(ch: ClickHouse, q: ReportQuery, since: datetime,
+                 until: datetime) -> Sequence[tuple[Any, ...]]:
+    """Every (day, sender, mechanism, client IP, TLS, cipher) row of one slice."""
     where, params = _filters(q, since, until, time_col="ts")
     sql = (
         "SELECT toString(toDate(ts)) AS day, ifNull(sender, '') AS s,"
@@ -343,9 +354,13 @@ def export_rows(ch: ClickHouse, q: ReportQuery, now: datetime) -> Iterator[tuple
         " formatDateTime(max(ts), '%Y-%m-%dT%H:%i:%SZ')"
         f" FROM {ch.database}.events FINAL WHERE kind = 'submission' AND {where}"
         " GROUP BY day, s, d, m, ip, tls_version, c ORDER BY day, s, m, ip, tls_version, c")
-    with ch.client.query_row_block_stream(sql, parameters=params) as stream:
-        for block in stream:
-            yield from block
+    return ch.query_rows(sql, params)
+
+
+def export_rows(ch: ClickHouse, q: ReportQuery, now: datetime) -> Iterator[tuple[Any, ...]]:
+    """Every row of the window, a day at a time (any size; one day is held in memory)."""
+    for since, until in export_slices(q, now):
+        yield from export_slice(ch, q, since, until)
 
 
 # ---- 6. beyond the seed -----------------------------------------------------------------

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     alert_spike_cooldown_hours: int = Field(6, ge=0, description="Spike: quiet time after.")
     alert_webhook_url: str | None = Field(None, description="POST each alert here (JSON).")
     alert_webhook_token: SecretStr | None = Field(None, description="Sent as a bearer token.")
+    export_write_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="A CSV download whose client reads nothing for this long is cut off.")
     sink_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Max events per insert.")
     sink_batch_seconds: float = Field(1.0, gt=0, le=60, description="Max wait to fill a batch.")
 

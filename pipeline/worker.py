@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -183,36 +182,35 @@ class Pipeline:
         return view
 
     async def _stream_csv(self, request: Any, query: reports.ReportQuery) -> Any:
-        """Stream the export: rows are produced on the ClickHouse thread into a small bounded
-        queue (back-pressure) and written to the client as they come."""
+        """Stream the export a day at a time: each day is one short call on the ClickHouse
+        thread (query and CSV), so reports and the sink run between days, and a client that
+        goes away, or stops reading for export_write_timeout_seconds, is cut off without
+        holding anything."""
         from aiohttp import web as aioweb
 
-        since, until = query.window(self.clock())
+        now = self.clock()
+        since, until = query.window(now)
         response = aioweb.StreamResponse(headers={
             "Content-Type": "text/csv; charset=utf-8",
             "Content-Disposition": f'attachment; filename="smtp-auth-{since:%Y%m%d%H}-'
                                    f'{until:%Y%m%d%H}.csv"'})
         await response.prepare(request)
-        chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
-
-        def produce() -> None:
-            try:
-                rows = reports.export_rows(self.ch, query, self.clock())
-                for chunk in api.csv_chunks(rows, reports.EXPORT_COLUMNS):
-                    chunks.put(chunk)
-                chunks.put(None)
-            except BaseException as exc:  # handed to the writer, which reports it
-                chunks.put(exc)
-
-        loop = asyncio.get_running_loop()
-        producing = asyncio.ensure_future(self.ch.call(produce))
-        while (chunk := await loop.run_in_executor(None, chunks.get)) is not None:
-            if isinstance(chunk, BaseException):
-                log.error("export failed: %s", chunk)
-                break  # the client sees a truncated file without the final newline
-            await response.write(chunk)
-        await producing
-        await response.write_eof()
+        header: tuple[str, ...] | None = reports.EXPORT_COLUMNS
+        timeout = self.settings.export_write_timeout_seconds
+        try:
+            for start, end in reports.export_slices(query, now):
+                body = await self.ch.call(_export_csv, self.ch, query, start, end, header)
+                header = None
+                await asyncio.wait_for(response.write(body), timeout)
+            await response.write_eof()
+        except TimeoutError:
+            log.warning("export stalled for %.0f s: cut off", timeout)
+            request.transport.close()
+        except ConnectionError:
+            pass  # the client went away: nothing is held, nothing to do
+        except Exception:
+            # The client sees a truncated file without the final newline.
+            log.exception("export failed")
         return response
 
     def _routes(self, app: faust.App) -> None:
@@ -255,6 +253,11 @@ class Pipeline:
         @app.page("/healthz")
         async def healthz(web: Any, request: Any) -> Any:
             return web.json({"status": "ok"})
+
+
+def _export_csv(ch: ClickHouse, query: reports.ReportQuery, since: datetime, until: datetime,
+                header: tuple[str, ...] | None) -> bytes:
+    return b"".join(api.csv_chunks(reports.export_slice(ch, query, since, until), header))
 
 
 def run_worker(settings: Settings) -> None:

@@ -130,3 +130,64 @@ def test_year_0001_future_stamps_and_300_days_of_history_flow_through(kafka, nam
     dead = [json.loads(r.value) for r in consume(kafka, names.env["SMTP_AUTH_TOPIC_DLQ"], 2, 30)]
     assert sorted(d["reason"] for d in dead) == ["implausible_time", "implausible_time"]
     assert worker.sample("smtp_auth_sink_dead_letters_total", table="events") == 0
+
+
+def test_a_stalled_or_abandoned_export_frees_clickhouse(kafka, names, worker_factory, tmp_path):
+    """Issue 16.3: a client that closed an export after a few hundred bytes left its
+    producer blocked holding the only ClickHouse thread: reports timed out, the sink
+    stopped, SIGTERM no longer stopped the worker."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import ROOT, http_json
+
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "bench/reports_bench.py", "--populate", str(data),
+                    "--senders", "100000"], cwd=ROOT, check=True, capture_output=True)
+    raw = names.env["SMTP_AUTH_TOPIC_RAW"]
+    create_topics(kafka, [raw], partitions=1)
+    worker = worker_factory(SMTP_AUTH_DATA_DIR=str(data),
+                            SMTP_AUTH_EXPORT_WRITE_TIMEOUT_SECONDS="3").start()
+    request = (f"GET /api/v1/export.csv?range=90d HTTP/1.1\r\nHost: 127.0.0.1:{worker.port}"
+               "\r\nConnection: close\r\n\r\n").encode()
+
+    def download(read: int) -> socket.socket:
+        client = socket.create_connection(("127.0.0.1", worker.port), timeout=30)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.sendall(request)
+        got = b""
+        while len(got) < read:
+            got += client.recv(read - len(got))
+        assert got.startswith(b"HTTP/1.1 200")
+        return client
+
+    def reports_answer() -> None:
+        started = time.monotonic()
+        assert http_json(worker.url("/api/v1/widget"), timeout=10)["senders"] > 0
+        assert http_json(worker.url("/api/v1/tls?range=90d"), timeout=10)["totals"]
+        assert time.monotonic() - started < 10
+
+    stalled = download(600)  # stays connected, reads nothing more
+    reports_answer()
+    # The stalled download is cut off by the server: the socket reaches its end.
+    stalled.settimeout(60)
+    while stalled.recv(65536):
+        pass
+    stalled.close()
+    for _ in range(3):
+        download(600).close()  # abandoned
+        reports_answer()
+    # The sink still inserts: new lines reach ClickHouse.
+    before = worker.get("/api/v1/summary")["messages"]
+    lines, truth = _wave(200, 45, datetime.now(UTC) - timedelta(minutes=30))
+    produce(kafka, raw, lines)
+    added = sum(t["kind"] == "submission" for t in truth)
+    wait_for(lambda: worker.get("/api/v1/summary")["messages"] == before + added, 120,
+             "the new lines in ClickHouse")
+    assert worker.proc is not None
+    os.killpg(worker.proc.pid, signal.SIGTERM)
+    assert worker.proc.wait(timeout=45) != -signal.SIGKILL
