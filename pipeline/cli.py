@@ -11,7 +11,7 @@ from typing import BinaryIO
 import click
 
 from pipeline.dialects import BY_NAME
-from pipeline.settings import Settings
+from pipeline.settings import Settings, SettingsError
 
 
 @click.group()
@@ -20,7 +20,10 @@ from pipeline.settings import Settings
 @click.pass_context
 def main(ctx: click.Context, config_file: Path | None) -> None:
     """Live SMTP AUTH clients report for any mail estate."""
-    ctx.obj = Settings.load(config_file)
+    try:
+        ctx.obj = Settings.load(config_file)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

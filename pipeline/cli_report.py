@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline import api, reports
+from pipeline.dashboard import Access
 from pipeline.settings import Settings
 
 # The CLI's names: `senders` is the Sending volume pivot's details table.
@@ -39,7 +40,7 @@ def fetch(settings: Settings, name: str, params: dict[str, str], url: str | None
     route = api.BY_NAME[NAMES[name]]
     query = api.parse_query(params, route.takes_query, route.sorts)  # clear errors before any I/O
     if url or settings.embedded_clickhouse:
-        return _http_json(f"{_base(settings, url)}{route.path}", params)
+        return _http_json(settings, f"{_base(settings, url)}{route.path}", params)
     from pipeline.clickhouse import connect
 
     ch = connect(settings)
@@ -53,7 +54,7 @@ def export(settings: Settings, params: dict[str, str], url: str | None) -> Itera
     query = api.parse_query(params)
     if url or settings.embedded_clickhouse:
         target = f"{_base(settings, url)}/api/v1/export.csv?{urllib.parse.urlencode(params)}"
-        with _open(target) as response:
+        with _open(settings, target) as response:
             while chunk := response.read(65536):
                 yield chunk
         return
@@ -71,9 +72,12 @@ def _base(settings: Settings, url: str | None) -> str:
     return (url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
 
 
-def _open(target: str) -> Any:
+def _open(settings: Settings, target: str) -> Any:
+    # The worker's own credentials, when access control is on (never printed).
+    request = urllib.request.Request(  # noqa: S310 - the configured API URL
+        target, headers=Access(settings).header())
     try:
-        return urllib.request.urlopen(target, timeout=120)  # noqa: S310 - configured API URL
+        return urllib.request.urlopen(request, timeout=120)  # noqa: S310 - configured API URL
     except urllib.error.HTTPError as exc:
         body = exc.read().decode(errors="replace")
         with contextlib.suppress(ValueError, AttributeError):
@@ -85,9 +89,9 @@ def _open(target: str) -> Any:
                           "running?") from exc
 
 
-def _http_json(target: str, params: dict[str, str]) -> Any:
+def _http_json(settings: Settings, target: str, params: dict[str, str]) -> Any:
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    with _open(target + query) as response:
+    with _open(settings, target + query) as response:
         return json.loads(response.read())
 
 

@@ -20,7 +20,8 @@ from pipeline.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/ui/"
-OPEN_PATHS = frozenset({"/healthz"})  # probes need no credentials
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # probes need no credentials
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
           ".md": "text/plain", ".svg": "image/svg+xml", ".png": "image/png"}
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,7 +60,11 @@ class Access:
         scheme, _, value = (authorization or "").partition(" ")
         scheme = scheme.lower()
         if scheme == "bearer" and self._token is not None:
-            return hmac.compare_digest(value.strip().encode(), self._token)
+            try:
+                given = value.strip().encode()
+            except UnicodeError:  # undecodable bytes in the header: not our token
+                return False
+            return hmac.compare_digest(given, self._token)
         if scheme == "basic" and self._basic is not None:
             try:
                 given = base64.b64decode(value.strip(), validate=True)
@@ -82,14 +87,35 @@ class Access:
         return f'{scheme} realm="smtp-auth-insights"'
 
 
+def allowed_hosts(settings: Settings) -> frozenset[str]:
+    """Host names the dashboard answers to: loopback names, the bind address and the
+    configured ones. A page elsewhere that rebinds its own name to 127.0.0.1 (DNS
+    rebinding) still sends its own name in Host, and is refused."""
+    # The bind address too: it is what the other workers' canonical URLs name.
+    names = {*LOOPBACK_NAMES, settings.web_host, *settings.web_allowed_host_names}
+    return frozenset(name.lower().strip("[]") for name in names)
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header: without the port, IPv6 brackets removed."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def middleware(access: Access) -> Any:
-    """Credentials (when configured), `/` → the dashboard, and safe headers on every answer."""
+def middleware(access: Access, hosts: frozenset[str]) -> Any:
+    """Host allow-list, credentials (when configured), `/` → the dashboard, and safe
+    headers on every answer."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if host_name(request.headers.get("Host", "")) not in hosts:
+            return web.json_response({"error": "unknown Host; see SMTP_AUTH_WEB_ALLOWED_HOSTS"},
+                                     status=421, headers=_HEADERS)
         if request.path not in OPEN_PATHS and not access.allows(
                 request.headers.get("Authorization")):
             return web.json_response({"error": "authentication required"}, status=401,

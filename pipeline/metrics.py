@@ -25,6 +25,9 @@ class Metrics:
             "smtp_auth_sink_dead_letters",
             "Rows ClickHouse refused for good (events: dead-lettered with their offsets; "
             "hourly: aggregates left stale)", ["table"], registry=r)
+        self.consumer_lag = Gauge("smtp_auth_consumer_lag",
+                                  "Records on a topic not yet handled, by consumer group",
+                                  ["group"], registry=r)
         self.alerts = Counter("smtp_auth_alerts", "Alerts decided", ["rule"], registry=r)
         self.webhook_failures = Counter("smtp_auth_webhook_failures",
                                         "Alert webhook deliveries that failed", ["stage"],

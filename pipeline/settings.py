@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".run")
@@ -74,6 +81,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: embedded engine, broker.")
     web_host: str = Field("127.0.0.1", description="Dashboard/API bind address.")
     web_port: int = Field(6066, ge=0, le=65535, description="Dashboard/API port.")
+    web_allowed_hosts: str = Field(
+        "", description="Comma-separated host names the dashboard/API answer to besides the "
+                        "loopback names and web_host (DNS-rebinding guard), e.g. the name a "
+                        "reverse proxy or the other workers use.")
     web_token: SecretStr | None = Field(
         None, description="When set, the dashboard and API need `Authorization: Bearer` it "
                           "(or the basic-auth pair below).")
@@ -105,6 +116,8 @@ class Settings(BaseSettings):
     alert_spike_cooldown_hours: int = Field(6, ge=0, description="Spike: quiet time after.")
     alert_webhook_url: str | None = Field(None, description="POST each alert here (JSON).")
     alert_webhook_token: SecretStr | None = Field(None, description="Sent as a bearer token.")
+    status_interval_seconds: float = Field(
+        30.0, ge=1, le=3600, description="How often the worker logs its status line.")
     export_write_timeout_seconds: float = Field(
         30.0, gt=0, le=3600,
         description="A CSV download whose client reads nothing for this long is cut off.")
@@ -165,8 +178,17 @@ class Settings(BaseSettings):
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> Settings:
-        """Read the environment (and the optional env file) once."""
-        return cls(_env_file=env_file)
+        """Read the environment (and the optional env file) once. A bad value is a
+        SettingsError that names the setting and never shows what was given (it may be a
+        password)."""
+        try:
+            return cls(_env_file=env_file)
+        except ValidationError as exc:
+            raise SettingsError(exc) from None
+
+    @property
+    def web_allowed_host_names(self) -> tuple[str, ...]:
+        return tuple(h.strip() for h in self.web_allowed_hosts.split(",") if h.strip())
 
     @property
     def clickhouse_dsn(self) -> str:
@@ -181,3 +203,13 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.log_timezone)
+
+
+class SettingsError(ValueError):
+    """Invalid settings, described without their values."""
+
+    def __init__(self, exc: ValidationError) -> None:
+        problems = [
+            f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)]
+        super().__init__("invalid settings: " + "; ".join(problems))

@@ -135,6 +135,8 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self.status = SinkStatus()
+        self._first: dict[TopicPartition, int] = {}  # first offset fetched, per partition
+        self._done: dict[TopicPartition, int] = {}   # next offset after the last one written
 
     async def run(self) -> None:
         s = self.settings
@@ -165,6 +167,7 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             wait_ms = max(0, int((self._first_at + s.sink_batch_seconds - time.monotonic()) * 1000))
         fetched = await self._consumer.getmany(timeout_ms=wait_ms, max_records=s.sink_batch_size)
         for tp, records in fetched.items():
+            self._first.setdefault(tp, records[0].offset)
             self._buffers.setdefault(tp, []).extend(records)
             if self._first_at is None:
                 self._first_at = time.monotonic()
@@ -194,6 +197,7 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._insert(block, f"{token}:{index}", inserted)
             for months in month_chunks(touched_hours(inserted)):
                 await self._recompute(months, token)
+        self._done[tp] = records[-1].offset + 1
         try:
             await self._consumer.commit({tp: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError) as exc:
@@ -275,6 +279,18 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("sink assigned %s", sorted(tp.partition for tp in assigned))
+
+    def lag(self) -> int | None:
+        """Events on the topic not yet written to ClickHouse (None before an assignment)."""
+        consumer = self._consumer
+        if consumer is None or not consumer.assignment():
+            return None
+        total = 0
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                total += max(0, highwater - self._done.get(tp, self._first.get(tp, highwater)))
+        return total
 
 
 def _one_line(exc: BaseException) -> str:

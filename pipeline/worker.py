@@ -3,7 +3,8 @@
 Agents and topics have stable names:
   normalize   smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq
   sink        smtp-auth.events → ClickHouse (see pipeline/sink.py for why it is not an agent)
-  web         /api/v1/widget, /metrics, /healthz on web_host:web_port (127.0.0.1 by default)
+  web         /api/v1/…, /live/v1/…, /metrics, /healthz, /readyz on web_host:web_port
+              (127.0.0.1 by default; only the allowed Host names)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pipeline import api, dashboard, reports
 from pipeline.alerting import Alerting
 from pipeline.clickhouse import ClickHouse, connect, migrate
 from pipeline.correlate import AckOrder
+from pipeline.health import Health
 from pipeline.kafka import ensure_topics, faust_credentials
 from pipeline.live import LiveCounters
 from pipeline.metrics import Metrics
@@ -49,7 +51,10 @@ class Pipeline:
         self._ack_stream: Any = None
         self._fed: dict[int, int] = {}  # raw partition → offset of the last line fed
         self._openapi = api.openapi()
+        self.sink = EventSink(settings, ch, self.metrics)
         self.app = self._build_app()
+        self.health = Health(ch, self.sink, self.metrics, self._normalize_lag, self._assigned,
+                             clock)
 
     def _build_app(self) -> faust.App:
         s = self.settings
@@ -63,6 +68,9 @@ class Pipeline:
             web_host=s.web_host,
             web_port=s.web_port,
             web_in_thread=False,
+            # Only our routes: faust's own views would show raw table entries to anyone.
+            web_router_enabled=False, web_tables_enabled=False, web_stats_enabled=False,
+            web_graph_enabled=False,
             topic_partitions=s.topic_partitions,
             topic_replication_factor=s.topic_replication,
             # Lines of open sessions stay unacked on purpose; a rebalance must not wait for them.
@@ -81,10 +89,12 @@ class Pipeline:
         self.alerting = Alerting(app, s, self.events_topic, self.ch, self.metrics, self.clock)
         app.timer(max(1.0, s.session_timeout_seconds / 10), name="expire-idle")(self._expire)
         app.task(self._sink_task)
+        app.timer(s.status_interval_seconds, name="status-line")(self._status_line)
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # faust stub
         # Before start-up: aiohttp freezes its middleware list when the server starts.
         web_app = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's app
-        web_app.middlewares.append(dashboard.middleware(dashboard.Access(s)))
+        web_app.middlewares.append(dashboard.middleware(dashboard.Access(s),
+                                                        dashboard.allowed_hosts(s)))
         self._routes(app)
         return app
 
@@ -135,6 +145,26 @@ class Pipeline:
             if self._caught_up(partition):
                 await self._route(normalizer.expire_quiet(now), self._ack_stream)
 
+    async def _status_line(self) -> None:
+        log.info(self.health.status_line())
+
+    def _assigned(self) -> bool:
+        return any(tp.topic == self.settings.topic_raw
+                   for tp in self.app.assignor.assigned_actives())
+
+    def _normalize_lag(self) -> int | None:
+        from faust.types import TP
+
+        total = 0
+        for partition, fed in list(self._fed.items()):
+            try:
+                highwater = self.app.consumer.highwater(TP(self.settings.topic_raw, partition))
+            except Exception:  # no consumer yet, or the partition just left
+                return None
+            if highwater is not None:
+                total += max(0, highwater - fed - 1)
+        return total
+
     def _caught_up(self, partition: int) -> bool:
         from faust.types import TP
 
@@ -157,7 +187,7 @@ class Pipeline:
     # ---- sink --------------------------------------------------------------------------
     async def _sink_task(self) -> None:
         try:
-            await EventSink(self.settings, self.ch, self.metrics).run()
+            await self.sink.run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -247,12 +277,19 @@ class Pipeline:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
+            self.health.lags()
             body = generate_latest(self.metrics.registry)
             return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
         @app.page("/healthz")
         async def healthz(web: Any, request: Any) -> Any:
-            return web.json({"status": "ok"})
+            return web.json({"status": "ok"})  # liveness: the process serves HTTP
+
+        @app.page("/readyz")
+        async def readyz(web: Any, request: Any) -> Any:
+            ready, checks = await self.health.readiness()
+            return web.json({"status": "ready" if ready else "not ready", **checks},
+                            status=200 if ready else 503)
 
 
 def _export_csv(ch: ClickHouse, query: reports.ReportQuery, since: datetime, until: datetime,

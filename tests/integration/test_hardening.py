@@ -191,3 +191,71 @@ def test_a_stalled_or_abandoned_export_frees_clickhouse(kafka, names, worker_fac
     assert worker.proc is not None
     os.killpg(worker.proc.pid, signal.SIGTERM)
     assert worker.proc.wait(timeout=45) != -signal.SIGKILL
+
+
+def test_http_surface_only_our_routes_for_allowed_hosts(kafka, names, worker_factory, tmp_path):
+    """Issue 16.9-16.12: DNS rebinding (any Host was answered), faust's own views exposed,
+    non-ASCII credentials gave a 500, /healthz said ok whatever happened, the report command
+    sent no credentials, a settings error printed secrets."""
+    import http.client
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    token = "t0ken-for-the-api"
+    create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=1)
+    worker = worker_factory(SMTP_AUTH_WEB_TOKEN=token).start()
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def status(path: str, host: str | None = None, headers: dict[str, Any] | None = None,
+               ) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", worker.port, timeout=10)
+        try:
+            conn.putrequest("GET", path, skip_host=True)
+            conn.putheader("Host", host or f"127.0.0.1:{worker.port}")
+            for key, value in (auth if headers is None else headers).items():
+                conn.putheader(key, value)
+            conn.endheaders()
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    assert status("/api/v1/widget") == 200
+    assert status("/api/v1/widget", host=f"localhost:{worker.port}") == 200
+    assert status("/api/v1/widget", host=f"[::1]:{worker.port}") == 200
+    for host in (f"attacker.example:{worker.port}", "attacker.example", "127.0.0.1.nip.io"):
+        assert status("/api/v1/widget", host=host) == 421, host
+        assert status("/live/v1/summary", host=host) == 421, host
+    for path in ("/table/sender-counts/alice@example.com/", "/router/", "/graph/",
+                 "/stats/", "/performance/"):
+        assert status(path) == 404, path
+    assert status("/api/v1/widget", headers={"Authorization": b"Bearer \xff\xfe\xe9t"}) == 401
+    assert status("/api/v1/widget", headers={}) == 401
+    def readiness() -> Any:
+        import urllib.error
+        try:
+            return worker.get("/readyz")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+            return json.loads(exc.read())
+
+    last: list[Any] = []
+    ready = wait_for(lambda: (last.append(readiness()) or last[-1]["status"] == "ready")
+                     and last[-1], 60, "the worker to be ready")
+    assert ready["clickhouse"]["ok"] and ready["sink"]["ok"] and ready["kafka"]["ok"]
+    assert ready["kafka"]["lag"]["sink"] == 0
+
+    env = dict(worker.env)
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "report", "widget",
+                           "--format", "json"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["senders"] == 0
+    secret = "pa55word-that-must-not-show"
+    bad = dict(os.environ, SMTP_AUTH_WEB_PASSWORD=secret, SMTP_AUTH_KAFKA_SASL_PASSWORD=secret)
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "report", "widget"], env=bad,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "web_user and web_password go together" in done.stderr
+    assert secret not in done.stderr + done.stdout
