@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # when cargo is found; without it the package installs with the pure-Python scanner.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test unit integration lint bench kafka-jars system-deps browser-deps clean
+.PHONY: run test unit integration lint bench kafka-jars system-deps browser-deps rsyslog-deps clean
 
 $(STAMP): pyproject.toml native/Cargo.toml native/Cargo.lock native/src/lib.rs
 	@command -v cargo >/dev/null || echo "cargo not found: installing without the native scanner (same output, slower)"
@@ -34,19 +34,27 @@ browser-deps:
 	  else echo "Chromium is needed for the dashboard tests; please install it"; exit 1; fi; \
 	fi
 
+# deploy/rsyslog/ is tested with Debian's rsyslogd and its omkafka module.
+rsyslog-deps:
+	@if ! command -v rsyslogd >/dev/null || ! ls /usr/lib/*/rsyslog/omkafka.so >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && apt-get install -y -q rsyslog rsyslog-kafka; \
+	  else echo "rsyslog and rsyslog-kafka are needed for the rsyslog shipping test; please install them"; exit 1; fi; \
+	fi
+
 kafka-jars: system-deps
 	bash deploy/kafka/kafka.sh fetch
 
 run: $(STAMP) kafka-jars
 	$(VENV)/bin/smtp-auth run
 
-test: $(STAMP) kafka-jars browser-deps
+test: $(STAMP) kafka-jars browser-deps rsyslog-deps
 	$(PY) -m pytest tests
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-integration: $(STAMP) kafka-jars browser-deps
+integration: $(STAMP) kafka-jars browser-deps rsyslog-deps
 	$(PY) -m pytest tests/integration
 
 lint: $(STAMP)

@@ -15,6 +15,7 @@ from pipeline.settings import Settings, SettingsError
 
 
 @click.group()
+@click.version_option(package_name="smtp-auth-insights", prog_name="smtp-auth")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="Optional env file with SMTP_AUTH_* settings.")
 @click.pass_context

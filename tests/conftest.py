@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests import backends
 from tests.helpers import KAFKA_SCRIPT, ROOT, free_port, http_json, wait_for
 
 # CI explores a fixed sequence of inputs (reproducible); a developer's run explores new ones.
@@ -27,7 +28,11 @@ if os.environ.get("CI"):
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real single-node Apache Kafka broker (KRaft) on loopback, for the whole session."""
+    """A real single-node Apache Kafka broker (KRaft) on loopback, for the whole session
+    (from testcontainers with SMTP_AUTH_TEST_CONTAINERS=1: tests/backends.py)."""
+    if backends.CONTAINERS:
+        yield from backends.container_kafka()
+        return
     external = os.environ.get("SMTP_AUTH_TEST_KAFKA")
     if external:
         yield external
@@ -40,6 +45,25 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     bootstrap = done.stdout.strip().splitlines()[-1]
     yield bootstrap
     subprocess.run(["bash", str(KAFKA_SCRIPT), "stop", str(directory)], check=False)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server() -> Iterator[backends.ClickHouseServer]:
+    """A ClickHouse server (testcontainers); without SMTP_AUTH_TEST_CONTAINERS=1, a skip."""
+    if not backends.CONTAINERS:
+        pytest.skip(backends.NO_SERVER)
+    yield from backends.container_clickhouse()
+
+
+@pytest.fixture
+def clickhouse_env(request: pytest.FixtureRequest, names: Names) -> dict[str, str]:
+    """The worker's ClickHouse: the embedded engine in its data dir (no settings), or, with
+    containers, the server with a fresh database per test."""
+    if not backends.CONTAINERS:
+        return {}
+    server: backends.ClickHouseServer = request.getfixturevalue("clickhouse_server")
+    return {"CLICKHOUSE_URL": server.url(f"db_{names.prefix}"),
+            "SMTP_AUTH_CLICKHOUSE_PASSWORD": server.password}
 
 
 @dataclass
@@ -135,8 +159,8 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker_factory(kafka: str, names: Names, tmp_path: Path) -> Iterator[
-        Callable[..., WorkerProcess]]:
+def worker_factory(kafka: str, names: Names, tmp_path: Path,
+                   clickhouse_env: dict[str, str]) -> Iterator[Callable[..., WorkerProcess]]:
     made: list[WorkerProcess] = []
 
     def make(**overrides: str) -> WorkerProcess:
@@ -147,6 +171,7 @@ def worker_factory(kafka: str, names: Names, tmp_path: Path) -> Iterator[
                    SMTP_AUTH_WEB_PORT=str(port),
                    SMTP_AUTH_SINK_BATCH_SECONDS="0.3")
         env.pop("CLICKHOUSE_URL", None)
+        env.update(clickhouse_env)
         env.update(overrides)
         worker = WorkerProcess(env, tmp_path / f"worker{len(made)}.log", port)
         made.append(worker)

@@ -10,6 +10,8 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
+from pipeline.clickhouse import connect
+from pipeline.settings import Settings
 from pipeline.synthetic import LogGenerator
 from tests.helpers import consume, create_topics, json_lines, produce, wait_for
 
@@ -31,13 +33,22 @@ def _key(event: dict[str, Any]) -> tuple[Any, ...]:
     return (event["kind"], event["ts"], event["server"], event["client_ip"], event["message_id"])
 
 
-def _clickhouse_events(data_dir: Path) -> list[tuple[Any, ...]]:
-    """Read the worker's embedded engine directly, after the worker has stopped."""
-    client = clickhouse_connect.get_client(dsn=f"chdb://{(data_dir / 'clickhouse').resolve()}")
+def _clickhouse_events(worker: Any) -> list[tuple[Any, ...]]:
+    """Read what the worker stored, after it has stopped: its embedded engine directly, or
+    the ClickHouse server it was given (SMTP_AUTH_TEST_CONTAINERS=1)."""
+    database = "smtp_auth"
+    if "CLICKHOUSE_URL" in worker.env:
+        ch = connect(Settings(clickhouse_url=worker.env["CLICKHOUSE_URL"],
+                              clickhouse_password=worker.env["SMTP_AUTH_CLICKHOUSE_PASSWORD"]))
+        client, database = ch.client, ch.database
+    else:
+        data_dir = Path(worker.env["SMTP_AUTH_DATA_DIR"])
+        client = clickhouse_connect.get_client(
+            dsn=f"chdb://{(data_dir / 'clickhouse').resolve()}")
     try:
         return list(client.query(
             "SELECT event_id, kind, sender, message_id, tls_version"
-            " FROM smtp_auth.events FINAL ORDER BY event_id").result_rows)
+            f" FROM {database}.events FINAL ORDER BY event_id").result_rows)
     finally:
         client.close()
 
@@ -65,7 +76,7 @@ def test_postfix_lines_reach_events_topic_and_clickhouse(kafka, names, worker_fa
     assert summary["auth_failures"] == len(truth) - len(submissions)
 
     worker.stop()
-    rows = _clickhouse_events(Path(worker.env["SMTP_AUTH_DATA_DIR"]))
+    rows = _clickhouse_events(worker)
     assert len(rows) == len(truth)
     assert Counter((r[1], r[2], r[3]) for r in rows) == Counter(
         (t["kind"], t["sender"], t["message_id"]) for t in truth)
@@ -94,5 +105,5 @@ def test_worker_killed_mid_stream_does_not_double_count(kafka, names, worker_fac
     assert len({e["event_id"] for e in events}) == len(truth)
 
     worker.stop()
-    rows = _clickhouse_events(Path(worker.env["SMTP_AUTH_DATA_DIR"]))
+    rows = _clickhouse_events(worker)
     assert len(rows) == len(truth) == len({r[0] for r in rows})
