@@ -3,9 +3,9 @@
   signal   smtp-auth.events → <app>-alert-signals, keyed by what a rule is about (an IP, an
            account, a domain), so each key's signals meet in one partition; plus watermark
            ticks, so windows close even when no signal comes.
-  alert    <app>-alert-signals → decisions (pipeline/alerts.py) → smtp-auth.alerts, the
-           ClickHouse `alerts` table, and an optional webhook (retried with back-off, in the
-           background, never blocking the stream).
+  alert    <app>-alert-signals → decisions (pipeline/alerts.py) → smtp-auth.alerts (which
+           the sink writes to ClickHouse's `alerts` table) and an optional webhook (retried
+           with back-off, in the background, never blocking the stream).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import faust
 from pydantic import ValidationError
 
 from pipeline.alerts import AlertConfig, AlertEngine, Signal, pending, signals_for
-from pipeline.clickhouse import ClickHouse
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from schemas.alert import Alert
@@ -31,8 +30,6 @@ from schemas.event import AuthEvent
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0
-ALERT_COLUMNS = ("alert_id", "rule", "severity", "key", "ts", "window_start", "window_end",
-                 "value", "threshold", "baseline_mean", "baseline_sd", "details", "message")
 
 
 def alert_config(s: Settings) -> AlertConfig:
@@ -47,20 +44,11 @@ def alert_config(s: Settings) -> AlertConfig:
         spike_cooldown_hours=s.alert_spike_cooldown_hours)
 
 
-def alert_row(alert: Alert) -> list[Any]:
-    data = alert.model_dump()
-    data["details"] = json.dumps(data["details"], sort_keys=True)
-    for name in ("ts", "window_start", "window_end"):
-        data[name] = getattr(alert, name)
-    return [data[name] for name in ALERT_COLUMNS]
-
-
 class Alerting:
-    def __init__(self, app: faust.App, settings: Settings, events_topic: Any, ch: ClickHouse,
+    def __init__(self, app: faust.App, settings: Settings, events_topic: Any,
                  metrics: Metrics, clock: Callable[[], datetime]) -> None:
         self.app = app
         self.settings = settings
-        self.ch = ch
         self.metrics = metrics
         self.clock = clock
         self.config = alert_config(settings)
@@ -146,8 +134,8 @@ class Alerting:
     async def _publish(self, alerts: list[Alert]) -> None:
         if not alerts:
             return
-        rows = [alert_row(a) for a in alerts]
-        await self.ch.call(self.ch.insert, "alerts", rows, ALERT_COLUMNS)
+        # ClickHouse gets them from the alerts topic through the sink, which retries and
+        # writes idempotently (alert ids are stable): an outage cannot lose an alert here.
         for alert in alerts:
             log.warning("ALERT %s %s: %s", alert.rule, alert.key, alert.message)
             self.metrics.alerts.labels(alert.rule).inc()

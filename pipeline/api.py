@@ -88,7 +88,7 @@ def answer_json(route: Route, result: Any) -> Any:
 
 
 def csv_safe(value: Any) -> Any:
-    """Spreadsheets run cells that start with = + - @ as formulas: quote them as text."""
+    """Spreadsheets run cells that start with = + - @ as formulas: mark them as text."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
@@ -98,7 +98,9 @@ def csv_chunks(rows: Iterable[Iterable[Any]], header: Iterable[str] | None,
                rows_per_chunk: int = 2000) -> Iterator[bytes]:
     """CSV text in chunks, formula-safe, header first (if given)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    # Every cell quoted: in a semicolon locale an unquoted `a;-1+1` is two cells, the
+    # second a formula; quoted, it is one cell of text.
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     if header is not None:
         writer.writerow(header)
     for count, row in enumerate(rows, 1):

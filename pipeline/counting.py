@@ -117,6 +117,8 @@ class Aggregates:
                         del per_hour[hour]
                     if not per_hour:
                         del self.legacy[sender]
+            if not sender:
+                continue  # a submission without an account is no sender (as in the widget)
             hours = self.sender_hours.setdefault(sender, set())
             if sign > 0:
                 hours.add(hour)

@@ -23,6 +23,9 @@ PRESETS = {"24h": timedelta(hours=24), "7d": WEEK, "30d": timedelta(days=30),
            "90d": timedelta(days=90)}
 TLS_VERSIONS = ("TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3", "SSL3", "none", "unknown")
 MAX_SPAN = timedelta(days=366)
+# What ClickHouse's DateTime holds (the hourly aggregates): a window outside it is a 400.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2106, 1, 1, tzinfo=UTC)
 RangePreset = Literal["24h", "7d", "30d", "90d", "custom"]
 
 
@@ -54,9 +57,17 @@ class ReportQuery(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)  # documented: naive times are UTC
-        return value.astimezone(UTC) if value is not None else None
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:59-01:00
+            raise ValueError("outside the years 1970 to 2105") from None
+        if not EARLIEST <= value < LATEST:
+            raise ValueError("outside the years 1970 to 2105")
+        return value
 
     @field_validator("domain", "search")
     @classmethod

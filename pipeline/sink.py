@@ -29,6 +29,7 @@ from pipeline.clickhouse import ClickHouse, is_transient
 from pipeline.kafka import client_options
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
+from schemas.alert import Alert
 from schemas.event import AuthEvent
 from schemas.rejection import Rejection, Stage
 
@@ -39,6 +40,8 @@ EVENT_COLUMNS = (
     "auth_mechanism", "client_ip", "client_host", "tls_version", "tls_cipher", "message_id",
     "recipients", "size",
 )
+ALERT_COLUMNS = ("alert_id", "rule", "severity", "key", "ts", "window_start", "window_end",
+                 "value", "threshold", "baseline_mean", "baseline_sd", "details", "message")
 MAX_BACKOFF = 30.0
 TS = EVENT_COLUMNS.index("ts")
 MAX_PARTITIONS_PER_INSERT = 90
@@ -96,6 +99,28 @@ def build_batch(records: Sequence[ConsumerRecord], received: datetime) -> Batch:
     return batch
 
 
+def alert_row(alert: Alert) -> list[Any]:
+    data = alert.model_dump()
+    data["details"] = json.dumps(data["details"], sort_keys=True)
+    for name in ("ts", "window_start", "window_end"):
+        data[name] = getattr(alert, name)
+    return [data[name] for name in ALERT_COLUMNS]
+
+
+def build_alert_batch(records: Sequence[ConsumerRecord], received: datetime) -> Batch:
+    batch = Batch()
+    for record in records:
+        try:
+            alert = Alert.model_validate_json(record.value)
+        except ValidationError as exc:
+            batch.rejections.append(_rejection(
+                record, "invalid_alert", str(exc.errors()[0]["msg"]), "validate", received))
+            continue
+        batch.rows.append(alert_row(alert))
+        batch.records.append(record)
+    return batch
+
+
 def _rejection(record: ConsumerRecord, reason: str, detail: str, stage: Stage,
                received: datetime) -> Rejection:
     return Rejection(
@@ -145,11 +170,11 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             group_id=f"{s.app_id}-sink", enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=s.sink_batch_size,
             max_poll_interval_ms=600_000, **options)
-        self._consumer.subscribe([s.topic_events], listener=self)
+        self._consumer.subscribe([s.topic_events, s.topic_alerts], listener=self)
         self._producer = AIOKafkaProducer(acks="all", **options)
         await self._producer.start()
         await self._consumer.start()
-        log.info("sink consuming %s", s.topic_events)
+        log.info("sink consuming %s and %s", s.topic_events, s.topic_alerts)
         try:
             while True:
                 await self._poll()
@@ -186,6 +211,9 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             self._first_at = None
 
     async def _write(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        if tp.topic == self.settings.topic_alerts:
+            await self._write_alerts(tp, records)
+            return
         assert self._consumer is not None
         batch = build_batch(records, datetime.now(UTC))
         for rejection in batch.rejections:
@@ -197,28 +225,45 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._insert(block, f"{token}:{index}", inserted)
             for months in month_chunks(touched_hours(inserted)):
                 await self._recompute(months, token)
+        await self._commit(tp, records)
+
+    async def _write_alerts(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        """Alerts as events are written: retried, deduplicated (by token, and by alert_id
+        in the table), committed after the insert, a refused one dead-lettered."""
+        assert self._consumer is not None
+        batch = build_alert_batch(records, datetime.now(UTC))
+        for rejection in batch.rejections:
+            await self._dead_letter(rejection)
+        if batch.rows:
+            await self._insert(batch, dedup_token(tp, records), [], "alerts", ALERT_COLUMNS)
+        await self._commit(tp, records)
+
+    async def _commit(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        assert self._consumer is not None
         self._done[tp] = records[-1].offset + 1
         try:
             await self._consumer.commit({tp: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError) as exc:
             # Lost the partition meanwhile: its new owner re-reads these records; the
-            # dedup token and event ids make that harmless.
+            # dedup token and the tables' ids make that harmless.
             log.warning("commit of %s failed after insert, will be re-read: %s", tp, exc)
 
-    async def _insert(self, block: Batch, token: str, inserted: list[datetime]) -> None:
+    async def _insert(self, block: Batch, token: str, inserted: list[datetime],
+                      table: str = "events", columns: Sequence[str] = EVENT_COLUMNS) -> None:
         """Insert a block; if ClickHouse refuses it for good, halve it until the refused
         rows stand alone, and dead-letter those with their offsets: the rest flows."""
-        refused = await self._until_done("events", token, self.ch.insert, "events",
-                                         block.rows, EVENT_COLUMNS, token)
+        refused = await self._until_done(table, token, self.ch.insert, table,
+                                         block.rows, columns, token)
         if refused is None:
-            inserted.extend(row[TS] for row in block.rows)
+            if table == "events":
+                inserted.extend(row[TS] for row in block.rows)
+                self.metrics.sink_batch.observe(len(block.rows))
             self.status.inserted_rows += len(block.rows)
             self.status.last_insert = datetime.now(UTC)
-            self.metrics.sink_rows.labels("events").inc(len(block.rows))
-            self.metrics.sink_batch.observe(len(block.rows))
+            self.metrics.sink_rows.labels(table).inc(len(block.rows))
             return
         if len(block.rows) == 1:
-            self.metrics.sink_dead_letters.labels("events").inc()
+            self.metrics.sink_dead_letters.labels(table).inc()
             await self._dead_letter(_rejection(
                 block.records[0], "clickhouse_refused", _one_line(refused), "store",
                 datetime.now(UTC)))
@@ -226,7 +271,7 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
         half = len(block.rows) // 2
         for part, suffix in ((slice(None, half), "a"), (slice(half, None), "b")):
             await self._insert(Batch(block.rows[part], block.records[part]), token + suffix,
-                               inserted)
+                               inserted, table, columns)
 
     async def _recompute(self, hours: list[datetime], token: str) -> None:
         refused = await self._until_done("hourly", token, recompute_hours, self.ch, hours)

@@ -86,7 +86,7 @@ class Pipeline:
 
         app.agent(raw, name="normalize")(self._normalize_agent)
         self.live = LiveCounters(app, s, self.events_topic, self.clock, self.metrics)
-        self.alerting = Alerting(app, s, self.events_topic, self.ch, self.metrics, self.clock)
+        self.alerting = Alerting(app, s, self.events_topic, self.metrics, self.clock)
         app.timer(max(1.0, s.session_timeout_seconds / 10), name="expire-idle")(self._expire)
         app.task(self._sink_task)
         app.timer(s.status_interval_seconds, name="status-line")(self._status_line)

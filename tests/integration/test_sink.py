@@ -23,6 +23,7 @@ from pipeline.clickhouse import ClickHouse, migrate
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.sink import EventSink
+from schemas.alert import Alert
 from schemas.event import AuthEvent
 from tests.helpers import create_topics
 
@@ -61,6 +62,7 @@ def engine(tmp_path: Path) -> Iterator[Any]:
 
 def _settings(kafka: str, prefix: str, **extra: Any) -> Settings:
     values: dict[str, Any] = {"topic_events": f"{prefix}.events", "topic_dlq": f"{prefix}.dlq",
+                              "topic_alerts": f"{prefix}.alerts",
                               "sink_batch_size": 200, "sink_batch_seconds": 0.2, **extra}
     return Settings(_env_file=None, kafka_bootstrap_servers=kafka, app_id=prefix, **values)
 
@@ -163,23 +165,57 @@ def test_crash_between_insert_and_commit_then_full_replay(kafka, engine):
     assert after == before
 
 
+def _alerts(n: int) -> list[Alert]:
+    return [Alert(alert_id=f"brute_force_ip:192.0.2.{i}:{i}", rule="brute_force_ip",
+                  severity="warning", key=f"192.0.2.{i}", ts=NOW - timedelta(minutes=i),
+                  window_start=NOW - timedelta(hours=2, minutes=i),
+                  window_end=NOW - timedelta(minutes=i), value=9, threshold=8,
+                  details={"accounts": ["a", "b"]}, message=f"9 failures from 192.0.2.{i}")
+            for i in range(n)]
+
+
 def test_inserts_failing_for_60_seconds_under_load(kafka, engine):
+    """Events and alerts alike (issue 16.8: alerts were inserted inline, without retry, and
+    lost in an outage): every one reaches ClickHouse once, after the outage."""
     prefix = f"sink{uuid.uuid4().hex[:8]}"
     settings = _settings(kafka, prefix)
-    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=2)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq, settings.topic_alerts],
+                  partitions=2)
     fail_until = time.monotonic() + 60
     ch = _db(engine, failing=lambda: time.monotonic() < fail_until)
     events = _events(3000)
+    alerts = _alerts(40)
+
+    def stored_alerts() -> list[tuple[Any, ...]]:
+        return list(ch.query_rows(f"SELECT alert_id, count() FROM {ch.database}.alerts FINAL"
+                                  " GROUP BY alert_id ORDER BY alert_id"))
+
+    async def produce_alerts() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+        await producer.start()
+        try:
+            for alert in alerts:
+                await producer.send(settings.topic_alerts, alert.model_dump_json().encode(),
+                                    key=alert.alert_id.encode())
+                await asyncio.sleep(0.5)  # spread over the fault window
+            for alert in alerts[:10]:  # a replayed copy: same ids, stored once
+                await producer.send(settings.topic_alerts, alert.model_dump_json().encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
 
     async def scenario() -> None:
         sink = EventSink(settings, ch, Metrics())
         load = asyncio.create_task(_produce(kafka, settings.topic_events, events, pause=1.5))
-        await _run_until(sink, lambda: load.done() and _counts(ch)[2] >= len(events), 150)
+        more = asyncio.create_task(produce_alerts())
+        await _run_until(sink, lambda: load.done() and more.done() and _counts(ch)[2] >= len(
+            events) and len(stored_alerts()) == len(alerts), 150)
         await load
 
     asyncio.run(scenario())
     assert ch.refused > 5, "the fault window was exercised"
     assert _counts(ch) == (3000, 3000, 3000)
+    assert stored_alerts() == sorted((a.alert_id, 1) for a in alerts)
     total = reports.summary(ch, NOW - timedelta(days=1), NOW + timedelta(hours=1))
     assert total.messages == 3000
     assert total.by_tls == {"TLS1.0": 1000, "TLS1.2": 1000, "TLS1.3": 1000}
