@@ -41,11 +41,20 @@ def new_entry() -> Entry:
 class Applied:
     counted: bool
     reason: str  # counted | replayed | duplicate | late | expired
+    # For the sums over many entries, without copying the entry: what this event added
+    # and the buckets that pruning removed meanwhile, each entry-shaped (Aggregates.add).
+    added: Entry | None = None
+    removed: Entry | None = None
+
+
+def _delta(domain: str | None, late: int = 0) -> Entry:
+    return {"o": -1, "d": domain, "s": {}, "f": {}, "i": {}, "late": late}
 
 
 def apply(entry: Entry, event: AuthEvent, offset: int, watermark_hour: int,
           lateness_hours: int) -> Applied:
-    """Count one event into its sender's entry (in place)."""
+    """Count one event into its sender's entry (in place). Cost: independent of how many
+    events the entry holds (ids leave from the front, in arrival order)."""
     if offset <= entry["o"]:
         return Applied(False, "replayed")
     entry["o"] = offset
@@ -56,36 +65,53 @@ def apply(entry: Entry, event: AuthEvent, offset: int, watermark_hour: int,
         return Applied(False, "expired")
     if hour < watermark_hour - lateness_hours:
         entry["late"] += 1
-        return Applied(False, "late")
+        return Applied(False, "late", added=_delta(entry["d"], late=1))
     key = str(hour)
     if event.kind == "submission":
         entry["d"] = event.sender_domain
         tls = entry["s"].setdefault(key, {})
         tls[event.tls_version] = tls.get(event.tls_version, 0) + 1
+        added = _delta(entry["d"])
+        added["s"][key] = {event.tls_version: 1}
     else:
         ips = entry["f"].setdefault(key, {})
         ip = event.client_ip or ""
         ips[ip] = ips.get(ip, 0) + 1
+        added = _delta(entry["d"])
+        added["f"][key] = {ip: 1}
     entry["i"][event.event_id] = hour
-    prune(entry, max(watermark_hour, hour))
-    return Applied(True, "counted")
+    removed = prune(entry, max(watermark_hour, hour), sweep=False)
+    return Applied(True, "counted", added, removed)
 
 
-def prune(entry: Entry, now_hour: int, ids_hour: int | None = None) -> bool:
+def prune(entry: Entry, now_hour: int, ids_hour: int | None = None,
+          sweep: bool = True) -> Entry | None:
     """Drop buckets out of the 7-day window before `now_hour` and ids past the dedup horizon
-    before `ids_hour` (default: the same hour)."""
+    before `ids_hour` (default: the same hour). Returns what was removed (entry-shaped; the
+    buckets), or None when nothing changed. `sweep=False` looks at the oldest ids only (ids
+    arrive roughly in event-time order; the periodic sweep catches the stragglers)."""
+    removed = _delta(entry["d"])
     changed = False
     oldest = now_hour - WINDOW_HOURS
     for section in ("s", "f"):
-        for key in [k for k in entry[section] if int(k) <= oldest]:
-            del entry[section][key]
+        buckets = entry[section]
+        for key in [k for k in buckets if int(k) <= oldest]:
+            removed[section][key] = buckets.pop(key)
             changed = True
     ids = entry["i"]
     horizon = (now_hour if ids_hour is None else ids_hour) - DEDUP_HOURS
-    for event_id in [e for e, h in ids.items() if h < horizon]:
-        del ids[event_id]
-        changed = True
-    return changed
+    if sweep:
+        for event_id in [e for e, h in ids.items() if h < horizon]:
+            del ids[event_id]
+            changed = True
+    else:
+        while ids:
+            first = next(iter(ids))
+            if ids[first] >= horizon:
+                break
+            del ids[first]
+            changed = True
+    return removed if changed else None
 
 
 # ---- local aggregates over many entries (what the live views read) ------------------------

@@ -9,7 +9,6 @@ worker gives the same answer; a sender's view is routed to the worker that holds
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 from collections.abc import Callable
@@ -70,15 +69,17 @@ class LiveCounters:
         hour = counting.hour_of(event.ts)
         watermark = max(self.watermarks.get(partition, hour), hour)
         self.watermarks[partition] = watermark
-        current = self.table.get(key)
-        entry = copy.deepcopy(current) if current is not None else counting.new_entry()
+        entry = self.table.get(key)
+        if entry is None:
+            entry = counting.new_entry()
         entry["p"] = partition
+        # In place, no copy: the sums take the event's delta and what pruning removed.
         applied = counting.apply(entry, event, offset, watermark, self.lateness_hours)
         agg = self.aggregates.setdefault(partition, Aggregates())
-        if applied.counted or applied.reason == "late":
-            if current is not None:
-                agg.add(key, current, -1)
-            agg.add(key, entry)
+        if applied.removed is not None:
+            agg.add(key, applied.removed, -1)
+        if applied.added is not None:
+            agg.add(key, applied.added)
         self.table[key] = entry  # one changelog record: counts, offset and ids together
 
     def _ensure_aggregates(self) -> None:
@@ -123,12 +124,11 @@ class LiveCounters:
         for key, entry in list(self.table.items()):
             if entry is None or entry.get("p") != partition:
                 continue
-            pruned = copy.deepcopy(entry)
-            if counting.prune(pruned, window_hour, ids_hour):
+            removed = counting.prune(entry, window_hour, ids_hour)
+            if removed is not None:
                 if agg is not None:
-                    agg.add(key, entry, -1)
-                    agg.add(key, pruned)
-                self.table[key] = pruned
+                    agg.add(key, removed, -1)
+                self.table[key] = entry
                 pruned_entries += 1
         self.metrics.counter_prunes.inc()
         self.metrics.counter_pruned_entries.inc(pruned_entries)
