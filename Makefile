@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml native/Cargo.toml native/Cargo.lock native/src/lib.rs
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	@$(PY) -c "from pipeline.scan import native_available as n; print('line scanner:', 'Rust' if n() else 'pure Python (no cargo: same output, slower)')"
+	@$(PY) -c "from pipeline.ingest.scan import native_available as n; print('line scanner:', 'Rust' if n() else 'pure Python (no cargo: same output, slower)')"
 	touch $@
 
 # The broker needs Java 17+ and Maven; on Debian/Ubuntu (as root) they are installed here.
@@ -65,7 +65,7 @@ lint: $(STAMP)
 	else echo "cargo not found: native/ not linted"; fi
 
 clean:
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache native/target pipeline/_scan*.so
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache native/target pipeline/ingest/_scan*.so
 
 bench: $(STAMP) kafka-jars
 	@command -v pflogsumm >/dev/null || (apt-get update -q && apt-get install -y -q pflogsumm)

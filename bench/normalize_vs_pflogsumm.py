@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from pipeline.scan import native_available
+from pipeline.ingest.scan import native_available
 
 ROOT = Path(__file__).resolve().parents[1]
 SMTP_AUTH = [sys.executable, "-m", "pipeline.cli"]

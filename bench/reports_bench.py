@@ -23,11 +23,12 @@ from typing import Any
 
 import clickhouse_connect
 
-from pipeline import api, reports
-from pipeline.aggregate import recompute_hours
-from pipeline.clickhouse import ClickHouse, connect, migrate
-from pipeline.reports import ReportQuery
 from pipeline.settings import Settings
+from pipeline.store import reports
+from pipeline.store.aggregate import recompute_hours
+from pipeline.store.clickhouse import ClickHouse, connect, migrate
+from pipeline.store.reports import ReportQuery
+from pipeline.web import api
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

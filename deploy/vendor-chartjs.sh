@@ -3,7 +3,7 @@
 # Usage: deploy/vendor-chartjs.sh [version]   — needs npm; the result is committed.
 set -euo pipefail
 version="${1:-4.6.1}"
-dest="$(cd "$(dirname "$0")/.." && pwd)/pipeline/static/vendor/chart.js"
+dest="$(cd "$(dirname "$0")/.." && pwd)/pipeline/web/static/vendor/chart.js"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && npm pack --silent "chart.js@${version}" >/dev/null && tar xzf chart.js-*.tgz)

@@ -2,7 +2,7 @@
 
 Agents and topics have stable names:
   normalize   smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq
-  sink        smtp-auth.events → ClickHouse (see pipeline/sink.py for why it is not an agent)
+  sink        smtp-auth.events → ClickHouse (see pipeline/store/sink.py for why it is not an agent)
   web         /api/v1/…, /live/v1/…, /metrics, /healthz, /readyz on web_host:web_port
               (127.0.0.1 by default; only the allowed Host names)
 """
@@ -18,17 +18,18 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pipeline import api, dashboard, reports
-from pipeline.alerting import Alerting
-from pipeline.clickhouse import ClickHouse, connect, migrate
-from pipeline.correlate import AckOrder
-from pipeline.health import Health
-from pipeline.kafka import ensure_topics, faust_credentials
-from pipeline.live import LiveCounters
+from pipeline.ingest.kafka import ensure_topics, faust_credentials
+from pipeline.live.alerting import Alerting
+from pipeline.live.counters import LiveCounters
 from pipeline.metrics import Metrics
-from pipeline.normalize import Normalizer, Origin, Outcome, normalize_config
+from pipeline.normalize.acks import AckOrder
+from pipeline.normalize.normalizer import Normalizer, Origin, Outcome, normalize_config
 from pipeline.settings import Settings
-from pipeline.sink import EventSink
+from pipeline.store import reports
+from pipeline.store.clickhouse import ClickHouse, connect, migrate
+from pipeline.store.sink import EventSink
+from pipeline.web import api, dashboard
+from pipeline.web.health import Health
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

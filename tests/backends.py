@@ -2,7 +2,7 @@
 
 Default: the local broker (deploy/kafka/kafka.sh) and the embedded engine (chDB), as
 processes of this machine. With SMTP_AUTH_TEST_CONTAINERS=1: Kafka and a ClickHouse *server*
-from testcontainers, so the workers take the HTTP path of pipeline/clickhouse.py. Without a
+from testcontainers, so the workers take the HTTP path of pipeline/store/clickhouse.py. Without a
 Docker engine that choice skips the tests that need them, saying why.
 """
 

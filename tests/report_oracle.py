@@ -1,5 +1,5 @@
 """The reports computed in plain Python from a generator's ground truth: the oracle the
-ClickHouse answers are compared with. Same window rules as pipeline/reports.py."""
+ClickHouse answers are compared with. Same window rules as pipeline/store/reports.py."""
 
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import clickhouse_connect
 import pytest
 
-from pipeline import reports
-from pipeline.aggregate import recompute_hours, touched_hours
-from pipeline.clickhouse import ClickHouse, migrate, migrations
-from pipeline.sink import EVENT_COLUMNS, event_row
+from pipeline.store import reports
+from pipeline.store.aggregate import recompute_hours, touched_hours
+from pipeline.store.clickhouse import ClickHouse, migrate, migrations
+from pipeline.store.sink import EVENT_COLUMNS, event_row
 from schemas.event import AuthEvent
 
 pytestmark = pytest.mark.integration

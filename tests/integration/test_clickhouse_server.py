@@ -1,4 +1,4 @@
-"""The HTTP path of pipeline/clickhouse.py against a real ClickHouse server (testcontainers,
+"""The HTTP path of pipeline/store/clickhouse.py against a real ClickHouse server (testcontainers,
 SMTP_AUTH_TEST_CONTAINERS=1): migrations, idempotent inserts, reports, and a worker sinking
 into it. Without containers these skip (tests/backends.py says why)."""
 
@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline import reports
-from pipeline.aggregate import recompute_hours, touched_hours
-from pipeline.clickhouse import connect, migrate, migrations
 from pipeline.settings import Settings
-from pipeline.sink import EVENT_COLUMNS, event_row
+from pipeline.store import reports
+from pipeline.store.aggregate import recompute_hours, touched_hours
+from pipeline.store.clickhouse import connect, migrate, migrations
+from pipeline.store.sink import EVENT_COLUMNS, event_row
 from pipeline.synthetic import LogGenerator
 from schemas.event import AuthEvent
 from tests.helpers import create_topics, produce, wait_for

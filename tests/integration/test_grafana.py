@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import clickhouse_connect
 import pytest
 
-from pipeline.aggregate import recompute_hours, touched_hours
-from pipeline.clickhouse import ClickHouse, migrate
-from pipeline.sink import EVENT_COLUMNS, event_row
+from pipeline.store.aggregate import recompute_hours, touched_hours
+from pipeline.store.clickhouse import ClickHouse, migrate
+from pipeline.store.sink import EVENT_COLUMNS, event_row
 from schemas.event import AuthEvent
 from tests.helpers import ROOT
 

@@ -96,7 +96,7 @@ def test_sdist_holds_what_the_wheel_is_built_from(built):
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for needed in ("pyproject.toml", "native/Cargo.toml", "native/Cargo.lock",
                    "native/src/lib.rs", "schemas/migrations/001_events.sql",
-                   "pipeline/static/index.html", "pipeline/_scan.pyi"):
+                   "pipeline/web/static/index.html", "pipeline/ingest/_scan.pyi"):
         assert needed in names, needed
     assert not any(n.startswith("native/target/") for n in names)
 
@@ -106,7 +106,7 @@ def test_wheel_installs_and_runs(built, tmp_path):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
     assert any(n.startswith("schemas/migrations/") and n.endswith(".sql") for n in names)
-    assert any(n.startswith("pipeline/static/vendor/chart.js/") for n in names)
+    assert any(n.startswith("pipeline/web/static/vendor/chart.js/") for n in names)
     assert any(n.startswith("pipeline/_scan") and n.endswith(".so") for n in names) == (
         kind == "native"), names
     venv = _fresh_venv(tmp_path, wheel)
@@ -117,7 +117,7 @@ def test_wheel_installs_and_runs(built, tmp_path):
     assert version.stdout.strip() == "smtp-auth, version 0.1.0"
     where = subprocess.run(
         [str(venv / "bin/python"), "-c",
-         "import pipeline, pipeline.scan as s; print(pipeline.__file__, s.native_available())"],
+         "import pipeline, pipeline.ingest.scan as s; print(pipeline.__file__, s.native_available())"],
         capture_output=True, text=True, check=True, env=env, cwd=tmp_path, timeout=60)
     module, native = where.stdout.split()
     assert module.startswith(str(venv)), "the wheel's package is the one imported"

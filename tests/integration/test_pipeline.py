@@ -10,8 +10,8 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from pipeline.clickhouse import connect
 from pipeline.settings import Settings
+from pipeline.store.clickhouse import connect
 from pipeline.synthetic import LogGenerator
 from tests.helpers import consume, create_topics, json_lines, produce, wait_for
 

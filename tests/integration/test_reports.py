@@ -17,14 +17,15 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from pipeline import api, reports
-from pipeline.aggregate import recompute_hours, touched_hours
-from pipeline.clickhouse import ClickHouse, migrate
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import Normalizer, normalize_lines
-from pipeline.reports import ReportQuery
-from pipeline.sink import EVENT_COLUMNS, event_row
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import Normalizer, normalize_lines
+from pipeline.store import reports
+from pipeline.store.aggregate import recompute_hours, touched_hours
+from pipeline.store.clickhouse import ClickHouse, migrate
+from pipeline.store.reports import ReportQuery
+from pipeline.store.sink import EVENT_COLUMNS, event_row
 from pipeline.synthetic import LogGenerator
+from pipeline.web import api
 from tests import report_oracle as oracle
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from pipeline import reports
-from pipeline.clickhouse import ClickHouse, migrate
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
-from pipeline.sink import EventSink
+from pipeline.store import reports
+from pipeline.store.clickhouse import ClickHouse, migrate
+from pipeline.store.sink import EventSink
 from schemas.alert import Alert
 from schemas.event import AuthEvent
 from tests.helpers import create_topics

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import Normalizer, normalize_lines
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import Normalizer, normalize_lines
 from schemas.rejection import Rejection
 
 RECEIVED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

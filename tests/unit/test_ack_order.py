@@ -8,7 +8,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.correlate import AckOrder
+from pipeline.normalize.acks import AckOrder
 
 
 def test_a_held_head_holds_back_everything_after_it():

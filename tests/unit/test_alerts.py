@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from pipeline.alerts import AlertConfig, run_alerts
+from pipeline.live.decide import AlertConfig, run_alerts
 from schemas.event import AuthEvent
 
 START = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)

@@ -7,11 +7,11 @@ import copy
 import random
 from datetime import UTC, datetime, timedelta
 
-from pipeline import counting
+from pipeline.live import count
 from schemas.event import AuthEvent
 
 T0 = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
-H0 = counting.hour_of(T0)
+H0 = count.hour_of(T0)
 
 
 def ev(n: int, ts: datetime = T0, tls: str = "TLS1.2", kind: str = "submission",
@@ -22,40 +22,40 @@ def ev(n: int, ts: datetime = T0, tls: str = "TLS1.2", kind: str = "submission",
 
 
 def test_each_event_counts_once_whatever_is_replayed():
-    entry = counting.new_entry()
-    assert counting.apply(entry, ev(1), 10, H0, 1).reason == "counted"
-    assert counting.apply(entry, ev(1), 10, H0, 1).reason == "replayed"   # same offset
-    assert counting.apply(entry, ev(2), 9, H0, 1).reason == "replayed"    # older offset
-    assert counting.apply(entry, ev(1), 11, H0, 1).reason == "duplicate"  # re-emitted copy
-    assert counting.apply(entry, ev(3), 12, H0, 1).reason == "counted"
-    assert counting.sender_view(entry, T0)["messages"] == 2
+    entry = count.new_entry()
+    assert count.apply(entry, ev(1), 10, H0, 1).reason == "counted"
+    assert count.apply(entry, ev(1), 10, H0, 1).reason == "replayed"   # same offset
+    assert count.apply(entry, ev(2), 9, H0, 1).reason == "replayed"    # older offset
+    assert count.apply(entry, ev(1), 11, H0, 1).reason == "duplicate"  # re-emitted copy
+    assert count.apply(entry, ev(3), 12, H0, 1).reason == "counted"
+    assert count.sender_view(entry, T0)["messages"] == 2
 
 
 def test_lateness_and_expiry_by_event_time():
-    entry = counting.new_entry()
+    entry = count.new_entry()
     watermark = H0 + 5
-    assert counting.apply(entry, ev(1, T0 + timedelta(hours=4)), 1, watermark, 1).counted
-    assert counting.apply(entry, ev(2, T0), 2, watermark, 1).reason == "late"
-    assert counting.apply(entry, ev(3, T0 - timedelta(days=8)), 3, watermark, 1).reason == (
+    assert count.apply(entry, ev(1, T0 + timedelta(hours=4)), 1, watermark, 1).counted
+    assert count.apply(entry, ev(2, T0), 2, watermark, 1).reason == "late"
+    assert count.apply(entry, ev(3, T0 - timedelta(days=8)), 3, watermark, 1).reason == (
         "expired")
     assert entry["late"] == 1
-    assert counting.apply(entry, ev(4, T0), 4, watermark, 6).counted  # a laxer lateness
+    assert count.apply(entry, ev(4, T0), 4, watermark, 6).counted  # a laxer lateness
 
 
 def test_buckets_and_ids_are_pruned():
-    entry = counting.new_entry()
-    counting.apply(entry, ev(1), 1, H0, 1)
-    assert counting.prune(entry, H0 + 4)           # ids past the dedup horizon go
+    entry = count.new_entry()
+    count.apply(entry, ev(1), 1, H0, 1)
+    assert count.prune(entry, H0 + 4)           # ids past the dedup horizon go
     assert entry["i"] == {} and entry["s"]
-    assert counting.prune(entry, H0 + 7 * 24)      # the bucket leaves the 7-day window
+    assert count.prune(entry, H0 + 7 * 24)      # the bucket leaves the 7-day window
     assert entry["s"] == {}
-    assert not counting.prune(entry, H0 + 7 * 24)
+    assert not count.prune(entry, H0 + 7 * 24)
 
 
 def test_incremental_sums_equal_a_rebuild():
     rng = random.Random(4)
     entries: dict[str, dict] = {}
-    agg = counting.Aggregates()
+    agg = count.Aggregates()
     for n in range(2000):
         sender = f"u{rng.randrange(40)}@d{rng.randrange(3)}.example"
         event = ev(n, T0 - timedelta(hours=rng.randrange(30)),
@@ -63,30 +63,30 @@ def test_incremental_sums_equal_a_rebuild():
                    rng.choice(["submission"] * 5 + ["auth_failure"]), sender,
                    f"203.0.113.{rng.randrange(9)}")
         old = entries.get(sender)
-        entry = copy.deepcopy(old) if old else counting.new_entry()
-        if counting.apply(entry, event, n, H0, 48).counted:
+        entry = copy.deepcopy(old) if old else count.new_entry()
+        if count.apply(entry, event, n, H0, 48).counted:
             if old:
                 agg.add(sender, old, -1)
             agg.add(sender, entry)
         entries[sender] = entry
-    rebuilt = counting.rebuild(entries.items())
-    assert counting.summary(agg, T0) == counting.summary(rebuilt, T0)
-    assert counting.top_legacy(agg, T0, 10) == counting.top_legacy(rebuilt, T0, 10)
-    assert counting.top_failures(agg.failures_ip, T0, 99) == counting.top_failures(
+    rebuilt = count.rebuild(entries.items())
+    assert count.summary(agg, T0) == count.summary(rebuilt, T0)
+    assert count.top_legacy(agg, T0, 10) == count.top_legacy(rebuilt, T0, 10)
+    assert count.top_failures(agg.failures_ip, T0, 99) == count.top_failures(
         rebuilt.failures_ip, T0, 99)
-    total = counting.summary(agg, T0)
-    assert total["messages"] == sum(counting.sender_view(e, T0)["messages"]
+    total = count.summary(agg, T0)
+    assert total["messages"] == sum(count.sender_view(e, T0)["messages"]
                                     for e in entries.values())
 
 
 def test_partials_merge_by_addition():
-    a, b = counting.Aggregates(), counting.Aggregates()
-    ea, eb = counting.new_entry(), counting.new_entry()
-    counting.apply(ea, ev(1, tls="TLS1.0"), 1, H0, 1)
-    counting.apply(eb, ev(2, sender="b@example.com"), 1, H0, 1)
+    a, b = count.Aggregates(), count.Aggregates()
+    ea, eb = count.new_entry(), count.new_entry()
+    count.apply(ea, ev(1, tls="TLS1.0"), 1, H0, 1)
+    count.apply(eb, ev(2, sender="b@example.com"), 1, H0, 1)
     a.add("a@example.com", ea)
     b.add("b@example.com", eb)
-    merged = counting.merge_summaries([counting.summary(a, T0), counting.summary(b, T0)])
+    merged = count.merge_summaries([count.summary(a, T0), count.summary(b, T0)])
     assert merged == {"messages": 2, "by_tls": {"TLS1.0": 1, "TLS1.2": 1}, "senders": 2,
                       "auth_failures": 0, "legacy_share": 0.5, "late": 0}
 
@@ -97,7 +97,7 @@ def test_sums_from_deltas_equal_a_rebuild_with_hot_keys_and_moving_event_time():
     and hours moving on, the sums equal a rebuild from the entries."""
     rng = random.Random(7)
     entries: dict[str, dict] = {}
-    agg = counting.Aggregates()
+    agg = count.Aggregates()
     watermark = H0
     for n in range(6000):
         sender = "hot@d0.example" if rng.random() < 0.6 else f"u{rng.randrange(30)}@d1.example"
@@ -105,25 +105,25 @@ def test_sums_from_deltas_equal_a_rebuild_with_hot_keys_and_moving_event_time():
         event = ev(n, ts, rng.choice(["TLS1.0", "TLS1.2", "TLS1.3"]),
                    rng.choice(["submission"] * 4 + ["auth_failure"]), sender,
                    f"203.0.113.{rng.randrange(5)}")
-        watermark = max(watermark, counting.hour_of(ts))
-        entry = entries.setdefault(sender, counting.new_entry())
-        applied = counting.apply(entry, event, n, watermark, 1)
+        watermark = max(watermark, count.hour_of(ts))
+        entry = entries.setdefault(sender, count.new_entry())
+        applied = count.apply(entry, event, n, watermark, 1)
         if applied.removed is not None:
             agg.add(sender, applied.removed, -1)
         if applied.added is not None:
             agg.add(sender, applied.added)
         if n % 1000 == 999:  # the periodic sweep, days on
             for key, e in entries.items():
-                removed = counting.prune(e, watermark + 24 * (n // 1000), watermark)
+                removed = count.prune(e, watermark + 24 * (n // 1000), watermark)
                 if removed is not None:
                     agg.add(key, removed, -1)
     now = T0 + timedelta(days=6)
-    rebuilt = counting.rebuild(entries.items())
-    assert counting.summary(agg, now) == counting.summary(rebuilt, now)
-    assert counting.top_legacy(agg, now, 10) == counting.top_legacy(rebuilt, now, 10)
+    rebuilt = count.rebuild(entries.items())
+    assert count.summary(agg, now) == count.summary(rebuilt, now)
+    assert count.top_legacy(agg, now, 10) == count.top_legacy(rebuilt, now, 10)
     assert agg.tls == rebuilt.tls and agg.failures_ip == rebuilt.failures_ip
     assert agg.domains == rebuilt.domains and agg.failures_account == rebuilt.failures_account
     assert agg.sender_hours == rebuilt.sender_hours and agg.late == rebuilt.late > 0
     # The dedup memory of the hot key stays within the horizon of its event time.
     hot = entries["hot@d0.example"]
-    assert min(hot["i"].values()) >= watermark - counting.DEDUP_HOURS
+    assert min(hot["i"].values()) >= watermark - count.DEDUP_HOURS

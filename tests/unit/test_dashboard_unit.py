@@ -7,9 +7,9 @@ import base64
 
 import pytest
 
-from pipeline import api
-from pipeline.dashboard import STATIC, Access, static_files
 from pipeline.settings import Settings
+from pipeline.web import api
+from pipeline.web.dashboard import STATIC, Access, static_files
 
 
 def basic(user: str, password: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipeline.counting import DEDUP_HOURS, hour_of, new_entry, prune
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import Normalizer
+from pipeline.live.count import DEDUP_HOURS, hour_of, new_entry, prune
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import Normalizer
 
 OLD = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)  # months behind the receive clock
 RECEIVED = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.dialects import BY_NAME
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import Normalizer, Outcome
+from pipeline.normalize.dialects import BY_NAME
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import Normalizer, Outcome
 from pipeline.synthetic import LogGenerator
 from schemas.event import AuthEvent
 from tests.helpers import ARTIFACTS
@@ -176,7 +176,7 @@ def test_exim_stamps_and_offsets_at_the_edges_never_escape(stamp, offset, messag
 
 @pytest.mark.parametrize("native", [True, False])
 def test_mutated_files_fed_by_blocks_equal_them_fed_line_by_line(native):
-    """The file path (pipeline/scan.py, then feed_block) on mangled input writes exactly what
+    """The file path (pipeline/ingest/scan.py, then feed_block) on mangled input writes exactly what
     feeding the same lines one by one writes."""
     @settings(max_examples=EXAMPLES // 3, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow])

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.dialects import BY_NAME
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import Normalizer, normalize_lines
+from pipeline.normalize.dialects import BY_NAME
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import Normalizer, normalize_lines
 from pipeline.synthetic import LogGenerator
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

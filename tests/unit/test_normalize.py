@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.dialects.postfix import PostfixSessions
 from pipeline.metrics import Metrics
-from pipeline.normalize import Normalizer
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.dialects.postfix import PostfixSessions
+from pipeline.normalize.normalizer import Normalizer
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 FAIL = ("2026-11-28T10:00:00Z mx1 postfix/smtpd[9]: warning: unknown[203.0.113.5]: SASL LOGIN "

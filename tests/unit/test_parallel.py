@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import parallel
-from pipeline.dialects import BY_NAME
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import normalize_lines
+from pipeline.normalize import parallel
+from pipeline.normalize.dialects import BY_NAME
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import normalize_lines
 from pipeline.synthetic import LogGenerator
 from tests.helpers import ROOT
 

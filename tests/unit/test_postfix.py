@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.dialects.base import Invalid, NormalizeConfig
-from pipeline.dialects.postfix import AuthFailed, Client, Disconnect, Queued, Tls, parse
-from pipeline.normalize import Normalizer, normalize_lines
+from pipeline.normalize.dialects.base import Invalid, NormalizeConfig
+from pipeline.normalize.dialects.postfix import AuthFailed, Client, Disconnect, Queued, Tls, parse
+from pipeline.normalize.normalizer import Normalizer, normalize_lines
 from pipeline.synthetic import LogGenerator
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

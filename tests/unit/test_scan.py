@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.dialects import BY_NAME
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import Normalizer, Outcome
-from pipeline.scan import ReferenceScanner, native_available, scanner
+from pipeline.ingest.scan import ReferenceScanner, native_available, scanner
+from pipeline.normalize.dialects import BY_NAME
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import Normalizer, Outcome
 from pipeline.synthetic import LogGenerator
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -25,9 +25,9 @@ needs_native = pytest.mark.skipif(
 
 def test_ci_builds_the_native_scanner():
     if os.environ.get("CI"):
-        assert native_available(), "pipeline._scan was not built: is cargo on PATH?"
+        assert native_available(), "pipeline.ingest._scan was not built: is cargo on PATH?"
     assert type(scanner(MARKERS, 100)).__module__ == (
-        "pipeline._scan" if native_available() else "pipeline.scan")
+        "pipeline.ingest._scan" if native_available() else "pipeline.ingest.scan")
     assert isinstance(scanner(MARKERS, 100, native=False), ReferenceScanner)
 
 

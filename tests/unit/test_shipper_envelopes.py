@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.dialects.base import NormalizeConfig
-from pipeline.normalize import Normalizer, normalize_lines
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import Normalizer, normalize_lines
 from pipeline.synthetic import LogGenerator
 from tests.helpers import ROOT
 

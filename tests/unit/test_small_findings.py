@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 
-from pipeline import api, counting
-from pipeline.dashboard import Access, allowed_hosts, host_name
+from pipeline.live import count
 from pipeline.settings import Settings, SettingsError
+from pipeline.web import api
+from pipeline.web.dashboard import Access, allowed_hosts, host_name
 from schemas.event import AuthEvent
 
 NOW = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
@@ -37,11 +38,11 @@ def test_a_cell_with_a_separator_and_a_formula_stays_one_text_cell():
 
 
 def test_a_submission_without_an_account_is_no_sender_in_the_live_summary():
-    entry = counting.new_entry()
+    entry = count.new_entry()
     event = AuthEvent(event_id="e1", kind="submission", ts=NOW, server="mx", source="json",
                       tls_version="TLS1.2")
-    assert counting.apply(entry, event, 1, counting.hour_of(NOW), 1).counted
-    summary = counting.summary(counting.rebuild([("", entry)]), NOW)
+    assert count.apply(entry, event, 1, count.hour_of(NOW), 1).counted
+    summary = count.summary(count.rebuild([("", entry)]), NOW)
     assert (summary["messages"], summary["senders"]) == (1, 0)
 
 

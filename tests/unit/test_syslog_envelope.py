@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.envelope import Undecodable, decode
-from pipeline.syslog import infer_year, parse_syslog
+from pipeline.ingest.envelope import Undecodable, decode
+from pipeline.ingest.syslog import infer_year, parse_syslog
 from schemas.event import AuthEvent
 
 JAN = datetime(2027, 1, 2, 8, 0, tzinfo=UTC)

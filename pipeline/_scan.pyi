@@ -1,6 +1,0 @@
-# Types of the Rust extension built from native/ (see pipeline/scan.py).
-from pipeline.syslog import Header
-
-class Scanner:
-    def __init__(self, markers: list[str], max_line_bytes: int) -> None: ...
-    def scan(self, block: bytes) -> tuple[int, list[tuple[int, bytes, Header | None]]]: ...

@@ -1,0 +1,6 @@
+# Types of the Rust extension built from native/ (see pipeline/ingest/scan.py).
+from pipeline.ingest.syslog import Header
+
+class Scanner:
+    def __init__(self, markers: list[str], max_line_bytes: int) -> None: ...
+    def scan(self, block: bytes) -> tuple[int, list[tuple[int, bytes, Header | None]]]: ...

@@ -1,0 +1,179 @@
+"""Alert wiring: the `signal` and `alert` agents, the alert state table, the outputs.
+
+  signal   smtp-auth.events → <app>-alert-signals, keyed by what a rule is about (an IP, an
+           account, a domain), so each key's signals meet in one partition; plus watermark
+           ticks, so windows close even when no signal comes.
+  alert    <app>-alert-signals → decisions (pipeline/live/decide.py) → smtp-auth.alerts (which
+           the sink writes to ClickHouse's `alerts` table) and an optional webhook (retried
+           with back-off, in the background, never blocking the stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import faust
+from pydantic import ValidationError
+
+from pipeline.live.decide import AlertConfig, AlertEngine, Signal, pending, signals_for
+from pipeline.metrics import Metrics
+from pipeline.settings import Settings
+from schemas.alert import Alert
+from schemas.event import AuthEvent
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 2.0
+
+
+def alert_config(s: Settings) -> AlertConfig:
+    return AlertConfig(
+        grace_seconds=s.alert_grace_seconds, spray_accounts=s.alert_spray_accounts,
+        spray_window_seconds=s.alert_spray_window_minutes * 60,
+        brute_failures=s.alert_brute_failures,
+        brute_window_seconds=s.alert_brute_window_minutes * 60,
+        failure_cooldown_seconds=s.alert_failure_cooldown_minutes * 60,
+        spike_k=s.alert_spike_k, spike_min_volume=s.alert_spike_min_volume,
+        spike_min_history_hours=s.alert_spike_min_history_hours,
+        spike_cooldown_hours=s.alert_spike_cooldown_hours)
+
+
+class Alerting:
+    def __init__(self, app: faust.App, settings: Settings, events_topic: Any,
+                 metrics: Metrics, clock: Callable[[], datetime]) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.clock = clock
+        self.config = alert_config(settings)
+        self.partitions = settings.topic_partitions
+        self.signals = app.topic(f"{settings.app_id}-alert-signals", partitions=self.partitions,
+                                 internal=True, key_serializer="raw", value_serializer="raw")
+        self.alerts_topic = app.topic(settings.topic_alerts, key_serializer="raw",
+                                      value_serializer="raw")
+        self.table = app.Table("alert-state", default=None, partitions=self.partitions,
+                               key_type=str, on_recover=self._on_recovered)
+        self.engines: dict[int, AlertEngine] = {}
+        self._newest: dict[int, float] = {}      # source partition → newest event time
+        self._ticked: dict[int, float] = {}      # source partition → wall time of last tick
+        self._webhook: asyncio.Queue[Alert] = asyncio.Queue(maxsize=10_000)
+        app.agent(events_topic, name="signal")(self._signal_agent)
+        app.agent(self.signals, name="alert")(self._alert_agent)
+        app.timer(TICK_SECONDS, name="alert-ticks")(self._tick)
+        if settings.alert_webhook_url:
+            app.task(self._webhook_task)
+
+    # ---- signal: events → keyed signals -------------------------------------------------
+    async def _signal_agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                parsed = AuthEvent.model_validate_json(event.message.value)
+            except ValidationError:
+                continue
+            source = event.message.partition
+            ts = parsed.ts.timestamp()
+            self._newest[source] = max(self._newest.get(source, ts), ts)
+            for signal in signals_for(parsed):
+                await self.signals.send(key=signal.key.encode(), value=json.dumps({
+                    "k": signal.key, "ts": signal.ts, "a": signal.account,
+                    "id": signal.event_id, "src": source,
+                    "max": self._newest[source]}).encode())
+
+    async def _tick(self) -> None:
+        """Watermark ticks to every signal partition. They are judged by the alert agent
+        itself: faust writes a table only from inside the stream of its partition."""
+        now = time.monotonic()
+        for source, newest in list(self._newest.items()):
+            if now - self._ticked.get(source, 0.0) >= TICK_SECONDS:
+                self._ticked[source] = now
+                body = json.dumps({"tick": True, "src": source, "max": newest}).encode()
+                for partition in range(self.partitions):
+                    await self.signals.send(value=body, partition=partition)
+
+    # ---- alert: keyed signals → decisions -----------------------------------------------
+    def _engine(self, partition: int) -> AlertEngine:
+        engine = self.engines.get(partition)
+        if engine is None:
+            engine = self.engines[partition] = AlertEngine(self.config, self.table)
+        return engine
+
+    async def _alert_agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                record = json.loads(event.message.value)
+                engine = self._engine(event.message.partition)
+                engine.advance(int(record["src"]), float(record["max"]))
+                if record.get("tick"):
+                    await self._publish(engine.tick())
+                    continue
+                signal = Signal(record["k"], float(record["ts"]), record.get("a", ""),
+                                record.get("id", ""))
+            except (ValueError, KeyError, TypeError):
+                log.warning("unreadable alert signal at %s", event.message.offset)
+                continue
+            alerts = engine.feed(signal)
+            state = self.table.get(signal.key)
+            if state is not None and state.get("p") != event.message.partition:
+                state["p"] = event.message.partition
+                self.table[signal.key] = state
+            await self._publish(alerts)
+
+    async def _on_recovered(self) -> None:
+        # Keys with open windows must be judged again after a restart or rebalance.
+        for key, state in self.table.items():
+            if state is not None and pending(state):
+                self._engine(int(state.get("p", 0))).pending.add(key)
+
+    # ---- outputs ----------------------------------------------------------------------
+    async def _publish(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        # ClickHouse gets them from the alerts topic through the sink, which retries and
+        # writes idempotently (alert ids are stable): an outage cannot lose an alert here.
+        for alert in alerts:
+            log.warning("ALERT %s %s: %s", alert.rule, alert.key, alert.message)
+            self.metrics.alerts.labels(alert.rule).inc()
+            await self.alerts_topic.send(key=alert.alert_id.encode(),
+                                         value=alert.model_dump_json().encode())
+            if self.settings.alert_webhook_url:
+                if self._webhook.full():
+                    self.metrics.webhook_failures.labels("queue_full").inc()
+                else:
+                    self._webhook.put_nowait(alert)
+
+    async def _webhook_task(self) -> None:
+        url = self.settings.alert_webhook_url
+        assert url is not None
+        token = self.settings.alert_webhook_token
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            while True:
+                alert = await self._webhook.get()
+                await self._post(session, url, headers, alert)
+
+    async def _post(self, session: aiohttp.ClientSession, url: str, headers: dict[str, str],
+                    alert: Alert) -> None:
+        delay = 1.0
+        for attempt in range(1, 6):
+            try:
+                async with session.post(url, data=alert.model_dump_json(),
+                                        headers=headers) as response:
+                    if response.status < 300:
+                        return
+                    reason = f"HTTP {response.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = type(exc).__name__
+            self.metrics.webhook_failures.labels("attempt").inc()
+            log.warning("webhook attempt %d for alert %s failed: %s", attempt,
+                        alert.alert_id, reason)
+            await asyncio.sleep(delay)  # back-off between attempts
+            delay *= 2
+        self.metrics.webhook_failures.labels("gave_up").inc()

@@ -1,0 +1,147 @@
+"""OpenSMTPD: lines of one SMTP session share its 16-hex-digit session id.
+
+6.6+:
+    smtpd[771]: 1a2b3c4d5e6f7a8b smtp connected address=192.0.2.7 host=laptop.lan
+    smtpd[771]: 1a2b3c4d5e6f7a8b smtp tls ciphers=TLSv1.3:TLS_AES_256_GCM_SHA384:256
+    smtpd[771]: 1a2b3c4d5e6f7a8b smtp authentication user=alice@example.com result=ok
+    smtpd[771]: 1a2b3c4d5e6f7a8b smtp message msgid=0a1b2c3d size=1234 nrcpt=2 proto=ESMTP
+    smtpd[771]: 1a2b3c4d5e6f7a8b smtp disconnected reason=quit
+older:
+    smtpd[771]: 1a2b3c4d5e6f7a8b smtp event=authentication user=alice address=192.0.2.7
+        host=laptop.lan result=ok
+
+OpenSMTPD does not log the SASL mechanism. A session without a `tls` line is plaintext.
+`result=permfail`/`tempfail` is a failed login.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from pipeline.ingest.syslog import SyslogLine
+from pipeline.normalize.correlate import Holds, Pending
+from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, Step, Token
+from pipeline.normalize.dialects.common import (
+    canonical_ip,
+    canonical_tls,
+    event_id,
+    failure_id,
+    sender_identity,
+)
+from schemas.event import AuthEvent
+
+NAME = "opensmtpd"
+_LINE = re.compile(r"(?P<sid>[0-9a-f]{16}) smtp (?P<what>[\w-]+(?:=\S+)?)(?P<rest>.*)$")
+_KV = re.compile(r"(\w+)=(\"[^\"]*\"|\S+)")
+
+
+@dataclass(slots=True)
+class _Session:
+    address: str | None = None
+    host: str | None = None
+    tls: str = "none"
+    cipher: str | None = None
+    user: str | None = None
+
+
+class OpenSmtpdSessions:
+    def __init__(self, server: str, config: NormalizeConfig) -> None:
+        self.server = server
+        self.config = config
+        self._timeout = timedelta(seconds=config.session_timeout_seconds)
+        self._sessions: Pending[str, _Session] = Pending(Holds())
+
+    def pending(self) -> int:
+        return len(self._sessions.entries)
+
+    def oldest(self) -> datetime | None:
+        return self._sessions.oldest()
+
+    def feed(self, line: SyslogLine, token: Token) -> Step:
+        step = Step()
+        match = _LINE.match(line.message)
+        if match is None:
+            step.skipped = True
+            step.released.append(token)
+            return step
+        sid, what = match["sid"], match["what"]
+        kv = {k: v.strip('"') for k, v in _KV.findall(match["rest"])}
+        if what.startswith("event="):
+            what = what[6:]
+        if what == "connected" or self._sessions.get(sid) is None:
+            session = _Session()
+            step.released += self._sessions.open(sid, session, line.ts, [token])
+        else:
+            self._sessions.attach(sid, token)
+            entry = self._sessions.get(sid)
+            assert entry is not None
+            session = entry.value
+        if "address" in kv:
+            session.address = canonical_ip(kv["address"])
+        if "host" in kv:
+            session.host = kv["host"] if kv["host"] != "<unknown>" else None
+        if what == "tls":
+            parts = kv.get("ciphers", "").split(":")
+            session.tls = canonical_tls(parts[0])
+            session.cipher = parts[1] if len(parts) > 1 else None
+        elif what == "authentication":
+            self._authentication(line, session, kv, step)
+        elif what == "message" and session.user is not None:
+            self._message(line, sid, session, kv, step)
+        elif what == "disconnected":
+            _, released = self._sessions.close(sid)
+            step.released += released
+        return step
+
+    def _authentication(self, line: SyslogLine, session: _Session, kv: dict[str, str],
+                        step: Step) -> None:
+        result = kv.get("result")
+        if result == "ok":
+            session.user = kv.get("user")
+        elif result in ("permfail", "tempfail"):
+            step.events.append(self._event(line, session, "auth_failure", failure_id(NAME, line),
+                                           user=kv.get("user")))
+        else:
+            step.invalid.append(Invalid("opensmtpd_auth_result", f"result={result}"))
+
+    def _message(self, line: SyslogLine, sid: str, session: _Session, kv: dict[str, str],
+                 step: Step) -> None:
+        try:
+            size = int(kv["size"]) if "size" in kv else None
+            rcpt = int(kv["nrcpt"]) if "nrcpt" in kv else None
+        except ValueError:
+            step.invalid.append(Invalid("opensmtpd_message_unparsed", "non-numeric size/nrcpt"))
+            return
+        msgid = kv.get("msgid")
+        step.events.append(self._event(
+            line, session, "submission", event_id(NAME, self.server, sid, msgid),
+            user=session.user, message_id=msgid, size=size, recipients=rcpt))
+
+    def _event(self, line: SyslogLine, session: _Session, kind: str, eid: str,
+               user: str | None, **extra: object) -> AuthEvent:
+        sender, domain = sender_identity(user, self.config.default_domain)
+        return AuthEvent(
+            event_id=eid, kind=kind, ts=line.ts, server=self.server,
+            source=NAME, sender=sender, sender_domain=domain, client_ip=session.address,
+            client_host=session.host, tls_version=session.tls,
+            tls_cipher=session.cipher, **extra)
+
+    def expire(self, now: datetime) -> Step:
+        return Step(released=self._sessions.drop_expired(now - self._timeout,
+                                                        self.config.max_pending_sessions))
+
+
+class OpenSmtpd:
+    name = NAME
+    markers: tuple[str, ...] = (" smtp ",)
+
+    def claims(self, program: str) -> bool:
+        return program == "smtpd"
+
+    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
+        return None
+
+    def sessions(self, server: str, config: NormalizeConfig) -> OpenSmtpdSessions:
+        return OpenSmtpdSessions(server, config)

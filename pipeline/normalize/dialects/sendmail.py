@@ -1,0 +1,214 @@
+"""Sendmail (and sm-mta): one connection's lines are tied by the process id.
+
+    sm-mta[4242]: STARTTLS=server, relay=laptop.lan [192.0.2.7], version=TLSv1.2, verify=NO,
+        cipher=ECDHE-RSA-AES256-GCM-SHA384, bits=256/256
+    sm-mta[4242]: 4ASA0xyz012345: AUTH=server, relay=laptop.lan [192.0.2.7],
+        authid=alice@example.com, mech=PLAIN, bits=0
+    sm-mta[4242]: 4ASA0xyz012345: from=<alice@example.com>, size=1234, class=0, nrcpts=2,
+        msgid=<x@laptop>, proto=ESMTPSA, daemon=MSA, relay=laptop.lan [192.0.2.7]
+    sm-mta[4243]: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication
+        failure: checkpass failed, user=bob@example.com, relay=[203.0.113.9]
+
+STARTTLS and AUTH lines come with or without a queue-id prefix (they may precede the
+envelope). The `from=` line completes a message; Sendmail logs no disconnect, so a
+connection's state ends with the session timeout. `proto=ESMTPA` means plaintext.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from pipeline.ingest.syslog import SyslogLine
+from pipeline.normalize.correlate import Holds, Pending
+from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, Step, Token
+from pipeline.normalize.dialects.common import (
+    canonical_ip,
+    canonical_tls,
+    envelope_address,
+    event_id,
+    failure_id,
+    mechanism_of,
+    sender_identity,
+)
+from schemas.event import AuthEvent
+
+NAME = "sendmail"
+
+_QID = r"(?:(?P<qid>[0-9A-Za-z]{8,20}): )?"
+_RELAY = re.compile(r"relay=(?:(?P<host>[^\s,\[]+) )?\[(?:IPv6:)?(?P<ip>[0-9A-Fa-f:.]+)\]")
+_STARTTLS = re.compile(_QID + r"STARTTLS=server, (?P<rest>.*)$")
+_AUTH = re.compile(_QID + r"AUTH=server, (?P<rest>.*)$")
+_FROM = re.compile(r"(?P<qid>[0-9A-Za-z]{8,20}): from=(?P<from><[^>]*>|\S+?), (?P<rest>.*)$")
+_FAIL = re.compile(_QID + r"AUTH failure \((?P<mech>[\w-]+)\): (?P<rest>.*)$")
+
+
+def _fields(text: str) -> dict[str, str]:
+    out = {}
+    for part in text.split(", "):
+        key, sep, value = part.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    host: str | None
+    ip: str | None
+
+
+def _relay(text: str) -> Relay:
+    match = _RELAY.search(text)
+    if match is None:
+        return Relay(None, None)
+    return Relay(match["host"], canonical_ip(match["ip"]))
+
+
+@dataclass(slots=True)
+class _Connection:
+    tls_version: str | None = None
+    tls_cipher: str | None = None
+    authid: str | None = None
+    mechanism: str | None = None
+
+
+class SendmailSessions:
+    def __init__(self, server: str, config: NormalizeConfig) -> None:
+        self.server = server
+        self.config = config
+        self._timeout = timedelta(seconds=config.session_timeout_seconds)
+        self._connections: Pending[int | None, _Connection] = Pending(Holds())
+
+    def pending(self) -> int:
+        return len(self._connections.entries)
+
+    def oldest(self) -> datetime | None:
+        return self._connections.oldest()
+
+    def feed(self, line: SyslogLine, token: Token) -> Step:
+        message = line.message
+        step = Step()
+        if "STARTTLS=server" in message or "AUTH=server" in message:
+            self._remember(line, token, step)
+        elif ": from=" in message:
+            self._arrival(line, token, step)
+        elif "AUTH failure" in message:
+            self._failure(line, token, step)
+        else:
+            step.skipped = True
+            step.released.append(token)
+        return step
+
+    def _connection(self, line: SyslogLine, token: Token) -> _Connection:
+        if not self._connections.attach(line.pid, token):
+            self._connections.open(line.pid, _Connection(), line.ts, [token])
+        entry = self._connections.get(line.pid)
+        assert entry is not None
+        return entry.value
+
+    def _remember(self, line: SyslogLine, token: Token, step: Step) -> None:
+        tls = _STARTTLS.match(line.message)
+        auth = _AUTH.match(line.message) if tls is None else None
+        if tls is None and auth is None:
+            step.invalid.append(Invalid("sendmail_unparsed", "STARTTLS/AUTH line in unknown form"))
+            step.released.append(token)
+            return
+        connection = self._connection(line, token)
+        if tls is not None:
+            fields = _fields(tls["rest"])
+            connection.tls_version = canonical_tls(fields.get("version"))
+            connection.tls_cipher = fields.get("cipher")
+        elif auth is not None:
+            fields = _fields(auth["rest"])
+            connection.authid = fields.get("authid")
+            connection.mechanism = mechanism_of(fields.get("mech"))
+
+    def _arrival(self, line: SyslogLine, token: Token, step: Step) -> None:
+        match = _FROM.match(line.message)
+        step.released.append(token)
+        if match is None:
+            step.invalid.append(Invalid("sendmail_from_unparsed", "from= line in unknown form"))
+            return
+        fields = _fields(match["rest"])
+        proto = fields.get("proto", "").upper()
+        entry = self._connections.get(line.pid)
+        connection = entry.value if entry else None
+        if not proto.endswith("A") and (connection is None or connection.authid is None):
+            step.skipped = True  # not an authenticated submission
+            return
+        relay = _relay(match["rest"])
+        sender, domain = sender_identity(connection.authid if connection else None,
+                                         self.config.default_domain)
+        if connection and connection.tls_version:
+            tls = connection.tls_version
+        else:
+            tls = "none" if proto in ("ESMTPA", "SMTPA") else "unknown"
+        try:
+            size = int(fields["size"]) if "size" in fields else None
+            recipients = int(fields["nrcpts"]) if "nrcpts" in fields else None
+        except ValueError:
+            step.invalid.append(Invalid("sendmail_from_unparsed", "non-numeric size/nrcpts"))
+            return
+        step.events.append(AuthEvent(
+            event_id=event_id(NAME, self.server, match["qid"], line.ts.isoformat()),
+            kind="submission",
+            ts=line.ts,
+            server=self.server,
+            source=NAME,
+            sender=sender,
+            sender_domain=domain,
+            envelope_from=envelope_address(match["from"]),
+            auth_mechanism=connection.mechanism if connection else None,
+            client_ip=relay.ip,
+            client_host=relay.host,
+            tls_version=tls,
+            tls_cipher=connection.tls_cipher if connection else None,
+            message_id=match["qid"],
+            recipients=recipients,
+            size=size,
+        ))
+
+    def _failure(self, line: SyslogLine, token: Token, step: Step) -> None:
+        step.released.append(token)
+        match = _FAIL.match(line.message)
+        if match is None:
+            step.invalid.append(Invalid("sendmail_auth_failure_unparsed",
+                                        "AUTH failure line in unknown form"))
+            return
+        fields = _fields(match["rest"])
+        relay = _relay(match["rest"])
+        sender, domain = sender_identity(fields.get("user"), self.config.default_domain)
+        entry = self._connections.get(line.pid)
+        step.events.append(AuthEvent(
+            event_id=failure_id(NAME, line),
+            kind="auth_failure",
+            ts=line.ts,
+            server=self.server,
+            source=NAME,
+            sender=sender,
+            sender_domain=domain,
+            auth_mechanism=mechanism_of(match["mech"]),
+            client_ip=relay.ip,
+            client_host=relay.host,
+            tls_version=(entry.value.tls_version if entry else None) or "unknown",
+        ))
+
+    def expire(self, now: datetime) -> Step:
+        return Step(released=self._connections.drop_expired(now - self._timeout,
+                                                        self.config.max_pending_sessions))
+
+
+class Sendmail:
+    name = NAME
+    markers: tuple[str, ...] = ("STARTTLS=server", "AUTH=server", ": from=", "AUTH failure")
+
+    def claims(self, program: str) -> bool:
+        return program in ("sendmail", "sm-mta", "sm-msp-queue") or program.startswith("sm-")
+
+    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
+        return None
+
+    def sessions(self, server: str, config: NormalizeConfig) -> SendmailSessions:
+        return SendmailSessions(server, config)
