@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from pipeline.dialects.base import Invalid, NormalizeConfig, Stateless
 from pipeline.dialects.common import (
+    canonical_ip,
     canonical_tls,
     envelope_address,
     event_id,
     failure_id,
-    host_and_ip,
-    mechanism_of,
+    mechanism_of_instance,
     sender_identity,
 )
 from pipeline.syslog import SyslogLine
@@ -38,17 +38,25 @@ _FILE_LINE = re.compile(
     r"(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(?P<ms>\d{3}))?(?: (?P<tz>[+-]\d{4}))?"
     r"(?: \[(?P<pid>\d{1,10})\])? (?P<msg>.+)$", re.DOTALL)
 _MSGID = r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}"
-_ARRIVAL = re.compile(rf"(?P<id>{_MSGID}) <= (?P<from>\S+) (?P<rest>.*)$", re.DOTALL)
-_PROTO = re.compile(r" P=(?P<p>\S+)")
-_AUTH = re.compile(r" A=(?P<auth>[^\s:]+)(?::(?P<user>\S+))?")
-_TLS = re.compile(r" X=(?P<ver>[^:\s]+):(?P<cipher>[^:\s]+)")
-_SIZE = re.compile(r" S=(?P<size>\d{1,20})(?!\d)")  # int() refuses 4,300 digits
+# The envelope sender is the client's text: a quoted local part may hold spaces and fake
+# fields (` P=esmtpa A=…`), so it is consumed whole before any field is looked for.
+_ARRIVAL = re.compile(
+    rf"(?P<id>{_MSGID}) <= (?P<from>\"(?:[^\"\\]|\\.)*\"(?:@\S*)?|\S+)(?P<rest>.*)$", re.DOTALL)
+# The host part Exim writes: `H=name (helo) [ip]:port`. The HELO is the client's text: it
+# ends at the first `)` (a HELO holding parentheses does not match: a dead letter).
 _HOST = re.compile(
-    r" H=(?:(?P<host>[^\s(\[]+) )?(?:\((?P<helo>[^)]*)\) )?\[(?P<ip>[0-9A-Fa-f:.]+)\](?::\d+)?")
+    r" H=(?:(?P<host>[^\s(\[]+) )?(?:\((?P<helo>[^()]*)\) )?\[(?P<ip>[0-9A-Fa-f:.]+)\]"
+    r"(?::\d+)?\*?")
+# After the host part, fields are `KEY=value` with quoted values (DN="…", T="…") kept whole.
+_FIELD = re.compile(r" (?P<key>[A-Za-z0-9]+)=(?P<value>\"(?:[^\"\\]|\\.)*\"|\S*)")
 _FOR = re.compile(r" for (?P<rcpts>[^=]+)$")
 _FAILED = re.compile(
-    r"(?P<auth>\S+) authenticator failed for (?:H=)?(?P<client>.*?\[[0-9A-Fa-f:.]+\](?::\d+)?)"
-    r"(?: I=\S+)?: .*?(?:\(set_id=(?P<user>[^)]*)\))?\s*$", re.DOTALL)
+    r"\s*(?:#011)?(?P<auth>\S+) authenticator failed for (?:H=)?"
+    r"(?:(?P<host>[^\s(\[]+) )?(?:\((?P<helo>[^()\s]*)\) )?\[(?P<ip>[0-9A-Fa-f:.]+)\]"
+    r"(?::\d+)?(?: I=\[[0-9A-Fa-f:.]+\](?::\d+)?)?(?: U=\S*)?: (?P<reply>.*)$", re.DOTALL)
+_LOCAL_FAILED = re.compile(r"\s*\S+ authenticator failed for [^\s\[(]+: ")
+_CLIENT_SIDE = re.compile(rf"{_MSGID} \S+ authenticator (?:failed|cancelled authentication) H=")
+_SET_ID = re.compile(r"\(set_id=(?P<user>.*)\)\s*$", re.DOTALL)
 
 
 def claims(program: str) -> bool:
@@ -89,24 +97,35 @@ def parse(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invali
     return None
 
 
+def _fields(text: str) -> dict[str, str]:
+    """The first value of each key, quoted values whole (their contents are not fields)."""
+    out: dict[str, str] = {}
+    for match in _FIELD.finditer(text):
+        out.setdefault(match["key"], match["value"])
+    return out
+
+
 def _arrival(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invalid | None:
     match = _ARRIVAL.match(line.message)
     if match is None:
         return None  # `<=` in some other context (e.g. a rejected SMTP command)
-    rest = " " + match["rest"]
-    proto = _PROTO.search(rest)
-    if proto is None or not proto["p"].endswith("a"):
-        return None  # not authenticated: inbound mail, local submission
-    auth = _AUTH.search(rest)
-    if auth is None:
-        return Invalid("exim_no_authenticator", f"P={proto['p']} without A=")
-    tls = _TLS.search(rest)
-    size = _SIZE.search(rest)
+    rest = match["rest"]
     host = _HOST.search(rest)
+    # Fields come after the host part (the HELO inside it is the client's text).
+    fields = _fields(rest[host.end():] if host else rest)
+    proto = fields.get("P", "")
+    if not proto.endswith("a") or proto.startswith("local"):
+        return None  # not authenticated; or a local process (`-bs`), not the network
+    if " H=" in rest and host is None:
+        return Invalid("exim_host_unparsed", "H= host part in an unknown form")
+    auth = fields.get("A")
+    if not auth:
+        return Invalid("exim_no_authenticator", f"P={proto} without A=")
+    authenticator, _, user = auth.partition(":")
+    tls = fields.get("X", "").split(":")
+    size = fields.get("S", "")
     rcpts = _FOR.search(rest)
-    sender, domain = sender_identity(auth["user"], config.default_domain)
-    client_host, client_ip = (host["host"], host_and_ip(f"[{host['ip']}]")[1]) if host else (
-        None, None)
+    sender, domain = sender_identity(user or None, config.default_domain)
     return [AuthEvent(
         event_id=event_id(NAME, line.host, match["id"]),
         kind="submission",
@@ -116,26 +135,29 @@ def _arrival(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Inv
         sender=sender,
         sender_domain=domain,
         envelope_from=envelope_address(match["from"]) if match["from"] != "<>" else None,
-        auth_mechanism=mechanism_of(auth["auth"]),
-        client_ip=client_ip,
-        client_host=client_host,
-        tls_version=canonical_tls(tls["ver"]) if tls else "none",
-        tls_cipher=tls["cipher"] if tls else None,
+        auth_mechanism=mechanism_of_instance(authenticator),
+        client_ip=canonical_ip(host["ip"]) if host else None,
+        client_host=host["host"] if host else None,
+        tls_version=canonical_tls(tls[0]) if len(tls) > 1 else "none",
+        tls_cipher=tls[1] if len(tls) > 1 else None,
         message_id=match["id"],
         recipients=len(rcpts["rcpts"].split()) if rcpts else None,
-        size=int(size["size"]) if size else None,
+        size=int(size) if size.isdigit() and len(size) <= 20 else None,
     )]
 
 
-def _failure(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invalid:
-    match = _FAILED.match(line.message)
+def _failure(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invalid | None:
+    message = line.message
+    match = _FAILED.match(message)
     if match is None:
+        if _CLIENT_SIDE.match(message) or _LOCAL_FAILED.match(message):
+            return None  # this MTA as a client of a smarthost; a local `-bs` caller
         return Invalid("exim_auth_failure_unparsed", "authenticator failed line in unknown form")
-    client = match["client"]
-    ip_match = re.search(r"\[([0-9A-Fa-f:.]+)\]", client)
-    first = client.split(" ", 1)[0]
-    host = first if first and not first.startswith(("(", "[")) else None
-    sender, domain = sender_identity(match["user"], config.default_domain)
+    reply = match["reply"]
+    if not reply.startswith("535"):
+        return None  # 435: the server could not check; 501: cancelled or malformed
+    set_id = _SET_ID.search(reply)
+    sender, domain = sender_identity(set_id["user"] if set_id else None, config.default_domain)
     return [AuthEvent(
         event_id=failure_id(NAME, line),
         kind="auth_failure",
@@ -144,9 +166,9 @@ def _failure(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Inv
         source=NAME,
         sender=sender,
         sender_domain=domain,
-        auth_mechanism=mechanism_of(match["auth"]),
-        client_ip=host_and_ip(f"[{ip_match[1]}]")[1] if ip_match else None,
-        client_host=host,
+        auth_mechanism=mechanism_of_instance(match["auth"]),
+        client_ip=canonical_ip(match["ip"]),
+        client_host=match["host"],
         tls_version="unknown",
     )]
 
