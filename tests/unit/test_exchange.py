@@ -70,3 +70,19 @@ def test_short_and_broken_rows_are_dead_letters():
                          '2026-11-28T10:00:00.000Z,"unterminated'], host="ex01")
     assert {r.reason for r in rejections} <= {"exchange_short_row", "exchange_bad_csv"}
     assert len(rejections) == 2
+
+
+def test_logon_denied_takes_the_account_of_the_following_user_name_record():
+    # the on-premises receive-log form (tests/realworld/SOURCES.md S23)
+    events, rejections = run([HEAD, *rows(
+        "08DD9", ("+", "", ""), ("<", "AUTH LOGIN", ""), (">", "334 <authentication response>", ""),
+        ("*", "", "Inbound AUTH LOGIN failed because of LogonDenied"),
+        ("*", "", "User Name: mallory@contoso.com"),
+        (">", "535 5.7.3 Authentication unsuccessful", ""),
+        ("<", "AUTH LOGIN", ""),
+        ("*", "", "Inbound AUTH LOGIN failed because of LogonDenied"),
+        ("-", "", "Remote"))], host="ex01.corp")
+    assert rejections == []
+    assert [pick(e, "kind", "sender", "auth_mechanism", "client_ip", "ts") for e in events] == [
+        ("auth_failure", "mallory@contoso.com", "LOGIN", "192.0.2.7", "2026-11-28T10:00:03.000Z"),
+        ("auth_failure", None, "LOGIN", "192.0.2.7", "2026-11-28T10:00:07.000Z")]
