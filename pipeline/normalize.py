@@ -29,6 +29,16 @@ RAW_EXCERPT = 4096
 MAX_REPEAT = 10_000
 _NEVER = datetime.max.replace(tzinfo=UTC)
 _REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[ ?(?P<msg>.*?) ?\]$")
+# `docker-compose logs` puts `name | ` or `name_1    | ` in front of each line.
+_COMPOSE = re.compile(r"[A-Za-z0-9][\w.-]{0,63} *\| ")
+
+
+def clean(text: str) -> str:
+    """A docker-compose prefix taken off (rsyslog's `#011` is undone in _feed_line, which
+    every decoded line passes, whichever way it was read)."""
+    if "| " in text[:80] and (prefix := _COMPOSE.match(text)) is not None:
+        return text[prefix.end():]
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +179,8 @@ class Normalizer:
 
     def _decode(self, raw: bytes, text: str | None, received: datetime,
                 key: bytes | None) -> SyslogLine | AuthEvent | Undecodable:
+        if text is not None:
+            text = clean(text)
         if text is not None and text[:1] != "{":
             # The common case, straight to the syslog header (decode() below would try the
             # same first); anything else takes the general path.
@@ -182,6 +194,9 @@ class Normalizer:
     def _feed_line(self, line: SyslogLine, raw: bytes, token: Token, received: datetime,
                    origin: Origin | None, out: Outcome) -> None:
         ts, host, program, _, message, _ = line
+        if "#011" in message:  # rsyslog's escape for a TAB
+            message = message.replace("#011", "\t")
+            line = line._replace(message=message)
         dialect = self.forced or self._programs.get(program) or self._detect(program)
         if dialect is None:
             out.released.append(token)

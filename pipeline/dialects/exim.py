@@ -90,6 +90,10 @@ def headerless(text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
 
 def parse(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invalid | None:
     message = line.message
+    if message[:2].isdigit() and (own := _FILE_LINE.match(message)) is not None:
+        # Through syslog with Exim's own stamp kept in the message: the syslog one stands.
+        message = own["msg"]
+        line = line._replace(message=message)
     if " <= " in message:
         return _arrival(line, config)
     if "authenticator failed" in message:
