@@ -55,7 +55,9 @@ _FAILED = re.compile(
     r"(?:(?P<host>[^\s(\[]+) )?(?:\((?P<helo>[^()\s]*)\) )?\[(?P<ip>[0-9A-Fa-f:.]+)\]"
     r"(?::\d+)?(?: I=\[[0-9A-Fa-f:.]+\](?::\d+)?)?(?: U=\S*)?: (?P<reply>.*)$", re.DOTALL)
 _LOCAL_FAILED = re.compile(r"\s*\S+ authenticator failed for [^\s\[(]+: ")
-_CLIENT_SIDE = re.compile(rf"{_MSGID} \S+ authenticator (?:failed|cancelled authentication) H=")
+# Delivery-time lines start with the message id: this MTA authenticating to a smarthost
+# (also through an event_action custom message).
+_CLIENT_SIDE = re.compile(rf"{_MSGID} .*?authenticator (?:failed|cancelled authentication) H=")
 _SET_ID = re.compile(r"\(set_id=(?P<user>.*)\)\s*$", re.DOTALL)
 
 

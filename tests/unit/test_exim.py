@@ -151,3 +151,9 @@ def test_quoted_dn_cannot_supply_the_account():
     events, _ = run([line], host="mx9")
     assert [pick(e, "sender", "client_ip") for e in events] == [("alice@example.com",
                                                                   "192.0.2.7")]
+
+
+def test_client_side_custom_message_failure_is_no_event():
+    # Exim test suite 3419 (tests/realworld/SOURCES.md S34)
+    assert run(["1999-03-02 09:44:33 10HmaX-000000005vi-0000 custom-message: login authenticator "
+                "failed H=127.0.0.1 [127.0.0.1] 599 no way, man"], host="mx9") == ([], [])
