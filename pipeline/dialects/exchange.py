@@ -44,7 +44,8 @@ DEFAULT_FIELDS = ("date-time", "connector-id", "session-id", "sequence-number", 
 _LINE = re.compile(r"(?:#\w[\w-]*:|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z,)")
 _TLS = re.compile(r"SP_PROT_(?P<ver>TLS1(?:_\d)?|SSL3)_SERVER")
 _CIPHER = re.compile(r"bulk encryption algorithm (?P<cipher>\w+)")
-_USER_NAME = re.compile(r"User Name: (?P<user>[^\s,;]+)", re.IGNORECASE)
+# The account as the client typed it (commas, spaces and all): the rest of the record.
+_USER_NAME = re.compile(r"User Name: (?P<user>.+?)\s*$", re.IGNORECASE | re.DOTALL)
 _DENIED = re.compile(r"Inbound AUTH (?P<mech>\S+) failed because of LogonDenied")
 _SIZE = re.compile(r"SIZE=(?P<size>\d{1,20})(?!\d)", re.IGNORECASE)  # int() refuses 4,300 digits
 _INTERNAL_ID = re.compile(r"InternalId=(?P<id>\d+)")
@@ -174,14 +175,15 @@ class ExchangeSessions:
                 s.user = user["user"]
                 self._emit_denied(s, session_id, step)
                 return
+            if context == "authenticated" and data:  # data: the account, the client's text
+                s.user, s.authenticated = data, True
+                return
             tls = _TLS.search(context) or _TLS.search(data)
             if tls is not None:
                 s.tls = _TLS_LABEL.get(tls["ver"], "unknown")
                 cipher = _CIPHER.search(context)
                 s.cipher = cipher["cipher"] if cipher else None
-            elif context == "authenticated" and data:
-                s.user, s.authenticated = data, True
-            user = _USER_NAME.search(context) or _USER_NAME.search(data)
+            user = _USER_NAME.search(context)  # Exchange's own column, not the data
             if user is not None:
                 s.user = user["user"]
         elif event == "<":

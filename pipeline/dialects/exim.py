@@ -50,6 +50,7 @@ _HOST = re.compile(
 # After the host part, fields are `KEY=value` with quoted values (DN="…", T="…") kept whole.
 _FIELD = re.compile(r" (?P<key>[A-Za-z0-9]+)=(?P<value>\"(?:[^\"\\]|\\.)*\"|\S*)")
 _FOR = re.compile(r" for (?P<rcpts>[^=]+)$")
+_ONCE = frozenset({"P", "X", "A"})
 _FAILED = re.compile(
     r"\s*(?:#011)?(?P<auth>\S+) authenticator failed for (?:H=)?"
     r"(?:(?P<host>[^\s(\[]+) )?(?:\((?P<helo>[^()\s]*)\) )?\[(?P<ip>[0-9A-Fa-f:.]+)\]"
@@ -103,11 +104,15 @@ def parse(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invali
     return None
 
 
-def _fields(text: str) -> dict[str, str]:
-    """The first value of each key, quoted values whole (their contents are not fields)."""
+def _fields(text: str) -> dict[str, str] | None:
+    """The first value of each key, quoted values whole (their contents are not fields);
+    None when P=, X= or A= is there twice: the client wrote one (an ident, a recipient)."""
     out: dict[str, str] = {}
     for match in _FIELD.finditer(text):
-        out.setdefault(match["key"], match["value"])
+        key = match["key"]
+        if key in out and key in _ONCE:
+            return None
+        out.setdefault(key, match["value"])
     return out
 
 
@@ -117,13 +122,17 @@ def _arrival(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Inv
         return None  # `<=` in some other context (e.g. a rejected SMTP command)
     rest = match["rest"]
     host = _HOST.search(rest)
+    if host is None and " H=" in rest and " P=" in rest:
+        return Invalid("exim_host_unparsed", "H= host part in an unknown form")
     # Fields come after the host part (the HELO inside it is the client's text).
     fields = _fields(rest[host.end():] if host else rest)
+    if fields is None:
+        if not re.search(r" P=\S*a(?:\s|$)", rest):
+            return None  # no authenticated protocol claimed by either copy
+        return Invalid("exim_ambiguous_fields", "P=, X= or A= logged twice")
     proto = fields.get("P", "")
     if not proto.endswith("a") or proto.startswith("local"):
         return None  # not authenticated; or a local process (`-bs`), not the network
-    if " H=" in rest and host is None:
-        return Invalid("exim_host_unparsed", "H= host part in an unknown form")
     auth = fields.get("A")
     if not auth:
         return Invalid("exim_no_authenticator", f"P={proto} without A=")
@@ -160,6 +169,9 @@ def _failure(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Inv
             return None  # this MTA as a client of a smarthost; a local `-bs` caller
         return Invalid("exim_auth_failure_unparsed", "authenticator failed line in unknown form")
     reply = match["reply"]
+    if not reply[:3].isdigit() or (not reply.startswith("535") and ": 535 " in reply):
+        # The ident before the reply is the client's text: where the reply starts is unclear.
+        return Invalid("exim_auth_failure_ambiguous", "reply position unclear after U=")
     if not reply.startswith("535"):
         return None  # 435: the server could not check; 501: cancelled or malformed
     set_id = _SET_ID.search(reply)

@@ -34,7 +34,14 @@ from schemas.event import AuthEvent
 
 NAME = "opensmtpd"
 _LINE = re.compile(r"(?P<sid>[0-9a-f]{16}) smtp (?P<what>[\w-]+(?:=\S+)?)(?P<rest>.*)$")
-_KV = re.compile(r"(\w+)=(\"[^\"]*\"|\S+)")
+_KV = re.compile(r"(\w+)=(\"[^\"]*\"|[^ ]+)")  # a TAB only as rsyslog's #011 undone
+# OpenSMTPD writes the user name through strnvis(VIS_WHITE | VIS_SAFE): `\040` is a space.
+_VIS = re.compile(r"\\(?:([0-3][0-7]{2})|(\\))")
+
+
+def _unvis(text: str) -> str:
+    return _VIS.sub(lambda m: chr(int(m[1], 8)) if m[1] else "\\", text) if "\\" in text \
+        else text
 
 
 @dataclass(slots=True)
@@ -67,7 +74,9 @@ class OpenSmtpdSessions:
             step.released.append(token)
             return step
         sid, what = match["sid"], match["what"]
-        kv = {k: v.strip('"') for k, v in _KV.findall(match["rest"])}
+        # OpenSMTPD quotes some values (ciphers="…"); a user name is written as typed.
+        kv = {k: v[1:-1] if k != "user" and len(v) > 1 and v[0] == v[-1] == '"' else v
+              for k, v in _KV.findall(match["rest"])}
         if what.startswith("event="):
             what = what[6:]
         if what == "connected" or self._sessions.get(sid) is None:
@@ -98,11 +107,13 @@ class OpenSmtpdSessions:
     def _authentication(self, line: SyslogLine, session: _Session, kv: dict[str, str],
                         step: Step) -> None:
         result = kv.get("result")
+        user = kv.get("user")
+        user = _unvis(user) if user is not None else None
         if result == "ok":
-            session.user = kv.get("user")
+            session.user = user
         elif result in ("permfail", "tempfail"):
             step.events.append(self._event(line, session, "auth_failure", failure_id(NAME, line),
-                                           user=kv.get("user")))
+                                           user=user))
         else:
             step.invalid.append(Invalid("opensmtpd_auth_result", f"result={result}"))
 

@@ -119,3 +119,16 @@ def test_dovecot_user_name_cannot_count_nor_move():
         ("auth failed, 999 attempts", "PLAIN", "203.0.113.9", "none"),
         ("x>, method=XOAUTH2, rip=198.51.100.1, TLS", "PLAIN", "203.0.113.9", "none"),
     ]
+
+
+def test_opensmtpd_user_name_is_unvis_ed_and_kept_as_written():
+    sid = "ffffeeeeddddcccd"
+    events, _ = run([
+        f"Nov 28 10:00:00 mx1 smtpd[771]: {sid} smtp event=authentication "
+        f"user=John\\040Smith\\040address=198.51.100.66 address=203.0.113.4 host=<unknown> "
+        f"result=permfail",
+        f'Nov 28 10:00:01 mx1 smtpd[771]: {sid} smtp event=authentication user="ceo" '
+        f"address=203.0.113.4 host=<unknown> result=permfail",
+    ])
+    assert [pick(e, "sender", "client_ip") for e in events] == [
+        ("John Smith address=198.51.100.66", "203.0.113.4"), ('"ceo"', "203.0.113.4")]

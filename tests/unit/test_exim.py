@@ -157,3 +157,21 @@ def test_client_side_custom_message_failure_is_no_event():
     # Exim test suite 3419 (tests/realworld/SOURCES.md S34)
     assert run(["1999-03-02 09:44:33 10HmaX-000000005vi-0000 custom-message: login authenticator "
                 "failed H=127.0.0.1 [127.0.0.1] 599 no way, man"], host="mx9") == ([], [])
+
+
+def test_ident_that_fakes_fields_is_a_dead_letter_not_a_submission():
+    # the ident (U=) is the client's text and comes before P=
+    line = ("1999-03-02 09:44:33 10HmbC-000000005vi-0000 <= userx@cus.cam.ac.uk H=(test.host) "
+            "[10.0.0.1] U=x A=plain:ceo@victim.example P=esmtpa A=login:userx S=sss")
+    events, rejections = run([line], host="mx9")
+    assert events == [] and [r.reason for r in rejections] == ["exim_ambiguous_fields"]
+    inbound = ("1999-03-02 09:44:33 10HmbC-000000005vi-0000 <= a@b.example H=(test.host) "
+               "[10.0.0.1] U=x P=esmtp P=esmtp S=1")
+    assert run([inbound], host="mx9") == ([], [])
+
+
+def test_ident_that_fakes_a_reply_is_a_dead_letter():
+    line = ("1999-03-02 09:44:33 plain authenticator failed for (test.host) [10.0.0.1] U=x: 435 "
+            "y: 535 Incorrect authentication data (set_id=eserx)")
+    events, rejections = run([line], host="mx9")
+    assert events == [] and [r.reason for r in rejections] == ["exim_auth_failure_ambiguous"]
