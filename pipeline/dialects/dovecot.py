@@ -35,6 +35,10 @@ NAME = "dovecot"
 _FIELDS_START = re.compile(r": (?=(?:user|method|rip)=)")
 _FAILED = re.compile(r"\(auth failed(?:, (?P<n>\d{1,20}) attempts?)?")  # int(): ≤ 20 digits
 _VERSION = re.compile(r"\b(TLSv1(?:\.\d)?|SSLv3)\b")
+# Dovecot's words for a session that ended without a rejected password (no event).
+_NO_ATTEMPT = re.compile(
+    r"no auth attempts|(?:disallowed|disabled) \S+ auth|didn't finish \S+ auth|"
+    r"before auth was ready|internal failure|proxy dest auth|auth aborted|auth unavailable")
 _RIP = re.compile(r"(?:^|, )rip=(?P<ip>[^,\s]*)")
 
 
@@ -83,6 +87,8 @@ def parse(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invali
     login = why == "Login"
     failed = _FAILED.search(why)
     if not login and failed is None:
+        if "auth" in why and not _NO_ATTEMPT.search(why):
+            return Invalid("dovecot_auth_unrecognized", "submission-login auth wording unknown")
         return None  # no auth attempts, disallowed plaintext auth, proxy notes, ...
     if fields is None:
         return Invalid("dovecot_no_rip", "submission-login line without rip=")

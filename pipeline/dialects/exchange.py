@@ -46,7 +46,7 @@ _TLS = re.compile(r"SP_PROT_(?P<ver>TLS1(?:_\d)?|SSL3)_SERVER")
 _CIPHER = re.compile(r"bulk encryption algorithm (?P<cipher>\w+)")
 # The account as the client typed it (commas, spaces and all): the rest of the record.
 _USER_NAME = re.compile(r"User Name: (?P<user>.+?)\s*$", re.IGNORECASE | re.DOTALL)
-_DENIED = re.compile(r"Inbound AUTH (?P<mech>\S+) failed because of LogonDenied")
+_DENIED = re.compile(r"Inbound AUTH (?P<mech>\S+) failed because of (?P<why>\w+)")
 _SIZE = re.compile(r"SIZE=(?P<size>\d{1,20})(?!\d)", re.IGNORECASE)  # int() refuses 4,300 digits
 _INTERNAL_ID = re.compile(r"InternalId=(?P<id>\d+)")
 _TLS_LABEL = {"TLS1": "TLS1.0", "TLS1_0": "TLS1.0", "TLS1_1": "TLS1.1", "TLS1_2": "TLS1.2",
@@ -164,6 +164,10 @@ class ExchangeSessions:
                context: str, step: Step, seq: str = "") -> None:
         if event == "*":
             denied = _DENIED.search(context)
+            if denied is not None and denied["why"] != "LogonDenied":
+                step.invalid.append(Invalid("exchange_auth_unrecognized",
+                                            f"AUTH failed because of {denied['why']}"))
+                return
             if denied is not None:
                 if seq != s.denied_seq:  # a record repeated with its sequence number is one
                     self._emit_denied(s, session_id, step)

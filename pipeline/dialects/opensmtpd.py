@@ -11,7 +11,7 @@ older:
         host=laptop.lan result=ok
 
 OpenSMTPD does not log the SASL mechanism. A session without a `tls` line is plaintext.
-`result=permfail`/`tempfail` is a failed login.
+`result=permfail` is a failed login; `tempfail` (the server could not check) is none.
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ class OpenSmtpdSessions:
         user = _unvis(user) if user is not None else None
         if result == "ok":
             session.user = user
-        elif result in ("permfail", "tempfail"):
+        elif result == "tempfail":
+            pass  # the server could not check the password: no failed login (RULES.md)
+        elif result == "permfail":
             step.events.append(self._event(line, session, "auth_failure", failure_id(NAME, line),
                                            user=user))
         else:

@@ -132,3 +132,15 @@ def test_opensmtpd_user_name_is_unvis_ed_and_kept_as_written():
     ])
     assert [pick(e, "sender", "client_ip") for e in events] == [
         ("John Smith address=198.51.100.66", "203.0.113.4"), ('"ceo"', "203.0.113.4")]
+
+
+def test_relevant_but_unknown_is_a_dead_letter_and_tempfail_no_event():
+    events, rejections = run([
+        _dovecot("Disconnected (auth weirdness, 3 tries)"),
+        _dovecot("Disconnected (no auth attempts in 0 secs)"),
+        _dovecot("Disconnected (client didn't finish SASL auth, waited 0 secs)"),
+        "Nov 28 10:00:00 mx1 smtpd[771]: ffffeeeeddddccce smtp event=authentication user=eve "
+        "address=203.0.113.4 host=<unknown> result=tempfail",
+    ])
+    assert events == []
+    assert [r.reason for r in rejections] == ["dovecot_auth_unrecognized"]

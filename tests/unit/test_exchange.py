@@ -102,3 +102,11 @@ def test_user_name_is_the_whole_record_and_only_exchange_s_column():
         (">", '"250 2.6.0 <m@pc> [InternalId=1, Hostname=EX01] Queued mail for delivery"', ""),
         ("-", "", "Local"))], host="ex01.corp")
     assert [e["sender"] for e in events] == [",*,,User Name: ceo"]
+
+
+def test_other_auth_failure_reasons_are_dead_letters():
+    events, rejections = run([HEAD, *rows(
+        "08DDC", ("+", "", ""), ("<", "AUTH LOGIN", ""),
+        ("*", "", "Inbound AUTH LOGIN failed because of SomethingNew"), ("-", "", "Remote"))],
+        host="ex01.corp")
+    assert events == [] and [r.reason for r in rejections] == ["exchange_auth_unrecognized"]
