@@ -24,6 +24,7 @@ from schemas.rejection import Rejection, Stage
 if TYPE_CHECKING:
     from pipeline.metrics import Metrics
     from pipeline.settings import Settings
+    from pipeline.stats import Stats
 
 RAW_EXCERPT = 4096
 MAX_REPEAT = 10_000
@@ -74,14 +75,18 @@ class Normalizer:
         year: int | None = None,
         metrics: Metrics | None = None,
         native: bool = True,
+        stats: Stats | None = None,
     ) -> None:
-        """`native`: scan files with the Rust scanner when it is built (pipeline/scan.py)."""
+        """`native`: scan files with the Rust scanner when it is built (pipeline/scan.py).
+        `stats`: tally per dialect (feed and feed_batch also attribute the lines no marker
+        selects, so `seen` counts every line of a dialect)."""
         self.config = config
         self.zone = config.zone or UTC
         self.max_line_bytes = max_line_bytes
         self.forced: Dialect | None = BY_NAME[forced] if forced else None
         self.year = year
         self.metrics = metrics
+        self.stats = stats
         self._sessions: dict[tuple[str, str], Sessions] = {}
         dialects = [self.forced] if self.forced else list(DIALECTS)
         self._headerless = [d.headerless for d in dialects]
@@ -114,6 +119,8 @@ class Normalizer:
             # The cheap path for most of a mail log: no dialect could care about this line.
             if self.metrics is not None:
                 self._count("none", "skipped")
+            if self.stats is not None:
+                self.stats.skipped(self._attribute(raw, text, received, key))
             out.released.append(token)
         else:
             self._feed_text(raw, text, token, received, origin, key, out)
@@ -131,6 +138,8 @@ class Normalizer:
             if text is not None and not relevant(text):
                 if self.metrics is not None:
                     self._count("none", "skipped")
+                if self.stats is not None:
+                    self.stats.skipped(self._attribute(raw, text, received, key))
                 released.append(token)
             else:
                 self._feed_text(raw, text, token, received, None, key, out)
@@ -175,7 +184,10 @@ class Normalizer:
             out.rejections.append(self._reject(raw, received, origin, "decode", None,
                                                decoded.reason, decoded.detail))
             out.released.append(token)
-            self._count("json" if raw[:1] == b"{" else "unknown", "rejected")
+            source = "json" if raw[:1] == b"{" else "unknown"
+            self._count(source, "rejected")
+            if self.stats is not None:
+                self.stats.rejected(source, decoded.reason, text or "")
 
     def _decode(self, raw: bytes, text: str | None, received: datetime,
                 key: bytes | None) -> SyslogLine | AuthEvent | Undecodable:
@@ -220,9 +232,25 @@ class Normalizer:
         for invalid in step.invalid:
             out.rejections.append(self._reject(raw, received, origin, "parse", dialect.name,
                                                invalid.reason, invalid.detail))
+            if self.metrics is not None:
+                self.metrics.dead_letters.labels(dialect.name, invalid.reason).inc()
         if self.metrics is not None:
             self._count(dialect.name, "rejected" if step.invalid else
                         "skipped" if step.skipped else "parsed")
+        if self.stats is not None:
+            self.stats.line(dialect.name, step.skipped, (i.reason for i in step.invalid),
+                            message)
+
+    def _attribute(self, raw: bytes, text: str, received: datetime, key: bytes | None) -> str:
+        """The dialect of a line no marker selected (only for stats: it costs a decode)."""
+        try:
+            decoded = self._decode(raw, text, received, key)
+        except Exception:  # a tally must not fail the run
+            return "unknown"
+        if not isinstance(decoded, SyslogLine):
+            return "unknown"
+        dialect = self.forced or self._detect(decoded.program)
+        return dialect.name if dialect else "none"
 
     def _expire_due(self, key: tuple[str, str], sessions: Sessions, ts: datetime,
                     step: Step) -> None:
@@ -309,6 +337,8 @@ class Normalizer:
         if self.metrics is not None and step.events:
             for event in step.events:
                 self.metrics.events.labels(event.source, event.kind).inc()
+        if self.stats is not None:
+            self.stats.events(step.events)
 
     def _release_copies(self, released: list[Token], out: Outcome) -> None:
         for token in released:
