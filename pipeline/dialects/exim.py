@@ -51,6 +51,7 @@ _HOST = re.compile(
 _FIELD = re.compile(r" (?P<key>[A-Za-z0-9]+)=(?P<value>\"(?:[^\"\\]|\\.)*\"|\S*)")
 _FOR = re.compile(r" for (?P<rcpts>[^=]+)$")
 _ONCE = frozenset({"P", "X", "A"})
+_AUTH_PROTO = re.compile(r" P=\S*a(?:\s|$)")
 _FAILED = re.compile(
     r"\s*(?:#011)?(?P<auth>\S+) authenticator failed for (?:H=)?"
     r"(?:(?P<host>[^\s(\[]+) )?(?:\((?P<helo>[^()\s]*)\) )?\[(?P<ip>[0-9A-Fa-f:.]+)\]"
@@ -122,14 +123,15 @@ def _arrival(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Inv
         return None  # `<=` in some other context (e.g. a rejected SMTP command)
     rest = match["rest"]
     host = _HOST.search(rest)
-    if host is None and " H=" in rest and " P=" in rest:
-        return Invalid("exim_host_unparsed", "H= host part in an unknown form")
+    claims_auth = _AUTH_PROTO.search(rest) is not None
+    if host is None and " H=" in rest:
+        return Invalid("exim_host_unparsed", "H= host part in an unknown form") if (
+            claims_auth) else None
     # Fields come after the host part (the HELO inside it is the client's text).
     fields = _fields(rest[host.end():] if host else rest)
-    if fields is None:
-        if not re.search(r" P=\S*a(?:\s|$)", rest):
-            return None  # no authenticated protocol claimed by either copy
-        return Invalid("exim_ambiguous_fields", "P=, X= or A= logged twice")
+    if fields is None:  # a copy is the client's: dead only if one claims authentication
+        return Invalid("exim_ambiguous_fields", "P=, X= or A= logged twice") if (
+            claims_auth) else None
     proto = fields.get("P", "")
     if not proto.endswith("a") or proto.startswith("local"):
         return None  # not authenticated; or a local process (`-bs`), not the network

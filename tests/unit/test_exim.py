@@ -175,3 +175,13 @@ def test_ident_that_fakes_a_reply_is_a_dead_letter():
             "y: 535 Incorrect authentication data (set_id=eserx)")
     events, rejections = run([line], host="mx9")
     assert events == [] and [r.reason for r in rejections] == ["exim_auth_failure_ambiguous"]
+
+
+def test_unknown_host_part_is_a_dead_letter_only_when_authentication_is_claimed():
+    # Exim test suite 5410 masks addresses (tests/realworld/SOURCES.md S43)
+    inbound = ("1999-03-02 09:44:33 10HmaX-0005vi-00 <= eximtest@myhost.test.ex "
+               "H=the.local.host.name (myhost.test.ex) [ip4.ip4.ip4.ip4] P=esmtps "
+               "X=TLSv1:AES256-SHA:256 S=sss")
+    assert run([inbound], host="mx9") == ([], [])
+    _, rejections = run([inbound.replace("P=esmtps", "P=esmtpsa A=plain:x")], host="mx9")
+    assert [r.reason for r in rejections] == ["exim_host_unparsed"]
