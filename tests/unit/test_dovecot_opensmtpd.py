@@ -144,3 +144,24 @@ def test_relevant_but_unknown_is_a_dead_letter_and_tempfail_no_event():
     ])
     assert events == []
     assert [r.reason for r in rejections] == ["dovecot_auth_unrecognized"]
+
+
+def test_opensmtpd_60_to_64_session():
+    # the log_info formats of OpenSMTPD 6.0-6.4 smtp_session.c (event=...)
+    sid = "0123456789abcdef"
+    head = f"Nov 28 10:00:0{{n}} mx1 smtpd[771]: {sid} smtp event="
+    message = (head + "message address=192.0.2.7 host=pc.lan msgid=0a1b2c3d "
+               "from=<x address=198.51.100.66> to=<{to}> size=1234 ndest=2 proto=ESMTP")
+    events, rejections = run([
+        head.format(n=0) + "connected address=192.0.2.7 host=pc.lan",
+        head.format(n=1) + 'starttls address=192.0.2.7 host=pc.lan ciphers="version=TLSv1, '
+                           'cipher=ECDHE-RSA-AES256-SHA, bits=256"',
+        head.format(n=2) + "authentication user=dave address=192.0.2.7 host=pc.lan result=ok",
+        message.format(n=3, to="a@example.org"),
+        message.format(n=3, to="b@example.org"),
+        head.format(n=4) + "closed reason=quit",
+    ])
+    assert rejections == []
+    assert [pick(e, "kind", "sender", "client_ip", "tls_version", "tls_cipher", "recipients")
+            for e in events] == [
+        ("submission", "dave", "192.0.2.7", "TLS1.0", "ECDHE-RSA-AES256-SHA", 2)]

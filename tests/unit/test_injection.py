@@ -89,6 +89,12 @@ EX_OK = (EX_HEAD,
          EX.format(s="07.000Z") + ",16,10.10.10.10:587,95.10.20.33:56026,-,,Local")
 SID = "1a2b3c4d5e6f7a8b"
 OS = f"Nov 28 10:00:0{{n}} mx1 smtpd[771]: {SID} smtp "
+OS60 = f"Nov 28 10:00:0{{n}} mx1 smtpd[771]: {SID} smtp event="
+OS60_LINES = (OS60.format(n=0) + "connected address=192.0.2.7 host=pc.lan",
+              OS60.format(n=1) + "authentication user=dave address=192.0.2.7 host=pc.lan "
+              "result=ok",
+              OS60.format(n=2) + "message address=192.0.2.7 host=pc.lan msgid=0a1b2c3d "
+              "from=<dave@example.com> to=<bob@example.org> size=1 ndest=1 proto=ESMTP")
 OS_LINES = (OS.format(n=0) + "connected address=192.0.2.7 host=pc.lan",
             OS.format(n=1) + "authentication user=dave@example.com result=ok",
             OS.format(n=2) + "message msgid=0a1b2c3d size=1234 nrcpt=2 proto=ESMTP",
@@ -140,6 +146,8 @@ CASES = [
          csv_column=7),
     Case("exchange", EX_OK, 3, r"MAIL FROM:<(?P<v>[^>]*)>", host="ex", csv_column=7),
     Case("opensmtpd", OS_LINES, 1, r"user=(?P<v>\S+) result", account=True),
+    Case("opensmtpd", OS60_LINES, 2, r"from=<(?P<v>[^>]*)>"),
+    Case("opensmtpd", OS60_LINES, 2, r"to=<(?P<v>[^>]*)>"),
     Case("opensmtpd", (OS.format(n=0) + "event=authentication user=eve address=203.0.113.4 "
                        "host=<unknown> result=permfail",), 0, r"user=(?P<v>\S+) address",
          account=True),
