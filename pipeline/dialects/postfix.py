@@ -246,6 +246,10 @@ class PostfixSessions:
         connection = self._connections.get(line.pid)
         tokens = [token] + (connection.tokens if connection else [])
         tls = connection.value.tls if connection else None
+        if client.qid == "NOQUEUE":
+            # A before-queue filter: the message has no queue id of its own (its re-injection
+            # is skipped), so each such record is its own submission, ended by the timeout.
+            client = client._replace(qid=f"NOQUEUE:{line.pid}:{line.seq}:{line.ts.isoformat()}")
         step.released += self._submissions.open(client.qid, _Submission(client, tls), line.ts,
                                                 tokens)
 
@@ -289,7 +293,7 @@ class PostfixSessions:
             client_host=sub.client.client_host,
             tls_version=tls.version if tls else "unknown",
             tls_cipher=tls.cipher if tls else None,
-            message_id=sub.client.qid,
+            message_id=None if sub.client.qid.startswith("NOQUEUE") else sub.client.qid,
             recipients=queued.recipients if queued else None,
             size=queued.size if queued else None,
         )

@@ -230,3 +230,13 @@ def test_summary_only_failure_keeps_its_tls_version_on_rfc3339_stamps():
     ])
     assert [(e["kind"], e["client_ip"], e["tls_version"], e["ts"]) for e in events] == [
         ("auth_failure", "185.21.46.169", "TLS1.3", "2025-11-27T13:26:21.000Z")]
+
+
+def test_before_queue_filter_submissions_do_not_replace_each_other():
+    # mailcow's before-queue filter log (tests/realworld/SOURCES.md S44)
+    line = ("Mar 19 13:37:29 e postfix/smtpd[{pid}]: NOQUEUE: client=pc[192.0.2.{n}], "
+            "sasl_method=PLAIN, sasl_username=u{n}@example.com")
+    events, _ = run_lines([line.format(pid=1, n=1), line.format(pid=2, n=2)])
+    assert sorted((e["sender"], e["client_ip"], e["message_id"]) for e in events) == [
+        ("u1@example.com", "192.0.2.1", None), ("u2@example.com", "192.0.2.2", None)]
+    assert len({e["event_id"] for e in events}) == 2
