@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).parent
 DIALECTS = ("postfix", "exim", "sendmail", "exchange", "dovecot", "opensmtpd")
 FIELDS = ("kind", "sender", "client_ip", "auth_mechanism", "tls_version", "ts")
+# A relevant line is one the rule book has to decide on: it mentions authentication, TLS,
+# a login, or is a message arrival/submission record (RULES.md).
+RELEVANT = re.compile(r"auth|sasl|tls|login|LogonDenied|User Name| <= |from=<|client=|relay=|"
+                      r"submission", re.IGNORECASE)
 
 
 @dataclass

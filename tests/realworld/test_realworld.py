@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,8 @@ import pytest
 
 from pipeline.dialects.base import NormalizeConfig
 from pipeline.normalize import Normalizer, normalize_lines
-from tests.realworld.corpus import DIALECTS, FIELDS, Block, all_blocks, blocks
+from tests.helpers import ARTIFACTS
+from tests.realworld.corpus import DIALECTS, FIELDS, RELEVANT, Block, all_blocks, blocks
 
 RECEIVED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 BLOCKS = all_blocks()
@@ -48,9 +50,19 @@ def test_block_gives_its_labels(block: Block) -> None:
     assert sorted(dead) == sorted(block.dead)
 
 
-def test_every_dialect_is_covered() -> None:
+def test_every_dialect_is_covered_and_the_tier_is_large_enough() -> None:
+    sizes = {}
     for dialect in DIALECTS:
-        assert blocks(dialect), dialect
+        found = blocks(dialect)
+        assert found, dialect
+        lines = [line for b in found for line in b.lines]
+        sizes[dialect] = {"blocks": len(found), "lines": len(lines),
+                          "relevant": sum(1 for line in lines if RELEVANT.search(line)),
+                          "events": sum(len(b.expect) for b in found),
+                          "sources": len({b.source for b in found})}
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "realworld.json").write_text(json.dumps(sizes, indent=2, sort_keys=True))
+    assert sum(s["relevant"] for s in sizes.values()) >= 300
 
 
 def test_every_block_names_a_listed_source() -> None:
