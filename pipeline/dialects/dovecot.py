@@ -9,6 +9,12 @@ Dovecot logs a login, not each message it relays, so one login is one `submissio
 (message id: the session id; size and recipients unknown). `TLS` without a version gives
 `unknown` (add `%{ssl_protocol}` to login_log_format_elements to get it); no `TLS` means
 plaintext. IMAP/POP3 logins are not SMTP and are skipped.
+
+A failed login is read from Dovecot's own words before the fields, whatever the wording
+(`Disconnected`, `Client has quit the connection`, `Remote closed connection`, `Aborted
+login by logging out`, ... `(auth failed, N attempts ...)`); a wording that mentions auth but
+no known outcome is a dead letter. The user name is the client's text: rip= and method= are
+the last ones on the line, and a `user=<name` Dovecot cut short keeps its event.
 """
 
 from __future__ import annotations

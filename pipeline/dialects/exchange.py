@@ -13,8 +13,10 @@
     ...,14,...,-,,Local
 
 Lines of one session share the session-id; a message is complete at "Queued mail for
-delivery", the session at the `-` event. `535` answers are failed logins; the account is
-taken from a `User Name:` / `authenticated` note when Exchange logged one. The server is
+delivery", the session at the `-` event. `Inbound AUTH LOGIN failed because of LogonDenied`
+records (one per attempt; their 535 reply is the same attempt) and `535` answers are failed
+logins; the account is taken from the `User Name:` record that follows, or an
+`authenticated` note, when Exchange logged one. The server is
 the connector's host (`EX01\\Client Frontend EX01`). `#Fields` lines set the column order.
 """
 

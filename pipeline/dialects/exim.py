@@ -12,6 +12,13 @@ from the Kafka key or the envelope) or through syslog (`exim[pid]:` without the 
 names the account; a bare `A=authenticator` (no server_set_id) leaves the sender unknown.
 `X=` is OpenSSL (`TLS1.3:TLS_AES…`), GnuTLS (`TLS1.2:ECDHE_RSA_AES_256_GCM_SHA384`) or the
 old `TLSv1:AES256-SHA`; an authenticated message without `X=` came in plaintext.
+
+The client writes the envelope sender, the HELO, the ident (`U=`), the set_id and the
+recipients: the client address is only the `[ip]` Exim writes after the host part, a mechanism
+only a SASL name inside the authenticator's instance name (`dovecot_login`; never `au1`,
+`spa`), and a line whose fields are ambiguous is a dead letter. Failures answered 435 (the
+server could not check) or 501 (cancelled), client-side failures of deliveries and local
+`-bs` sessions give no event (tests/realworld/RULES.md).
 """
 
 from __future__ import annotations
