@@ -15,6 +15,9 @@ class Metrics:
                               ["source", "kind"], registry=r)
         self.rejections = Counter("smtp_auth_rejections", "Inputs sent to the dead-letter topic",
                                   ["stage", "reason"], registry=r)
+        self.dead_letters = Counter("smtp_auth_dead_letters",
+                                    "Relevant lines a dialect could not understand",
+                                    ["dialect", "reason"], registry=r)
         self.pending = Gauge("smtp_auth_pending_sessions", "Multi-line sessions held open",
                              registry=r)
         self.sink_rows = Counter("smtp_auth_sink_rows", "Rows inserted into ClickHouse",

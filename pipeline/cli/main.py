@@ -6,12 +6,15 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
 from pipeline.normalize.dialects import BY_NAME
 from pipeline.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from pipeline.normalize.parallel import Options, TextOut
 
 
 @click.group()
@@ -41,10 +44,14 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
 @click.option("--jobs", type=click.IntRange(0, 64), default=0, show_default=True,
               help="Processes for a large regular file on stdin (0: one per core; 1: one "
                    "pass). The output is the same either way.")
+@click.option("--stats", "stats", is_flag=True,
+              help="At the end, write per dialect to stderr: lines seen, relevant, events, "
+                   "dead letters by reason, and the shapes of the relevant lines not "
+                   "understood (reads in one pass).")
 @click.pass_obj
 def normalize(settings: Settings, source: str | None, year: int | None,
               rejects: click.utils.LazyFile | None, host: str | None, keyed: bool,
-              jobs: int) -> None:
+              jobs: int, stats: bool) -> None:
     """Raw log lines or JSON envelopes on stdin → canonical events as JSON lines on stdout."""
     import gc
     import os
@@ -65,7 +72,9 @@ def normalize(settings: Settings, source: str | None, year: int | None,
     out = sys.stdout.buffer
     size = parallel.regular_file_size(sys.stdin.fileno())
     jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and size is not None and size >= parallel.MIN_PARALLEL_BYTES:
+    if stats:
+        _normalize_with_stats(options, out, err)
+    elif jobs > 1 and size is not None and size >= parallel.MIN_PARALLEL_BYTES:
         parallel.normalize_file(f"/proc/self/fd/{sys.stdin.fileno()}", size, options, jobs,
                                 out, err)
     else:
@@ -74,6 +83,26 @@ def normalize(settings: Settings, source: str | None, year: int | None,
                           err)
         parallel.render(normalizer.expire(None), out, err)
     out.flush()
+
+
+def _normalize_with_stats(options: Options, out: BinaryIO, err: TextOut) -> None:
+    """One pass line by line (feed_batch attributes even the lines no marker selects to
+    their dialect), then the tally on stderr."""
+    from pipeline.ingest.scan import split_lines
+    from pipeline.normalize import parallel
+    from pipeline.normalize.normalizer import Normalizer
+    from pipeline.normalize.stats import Stats
+
+    tally = Stats()
+    normalizer = Normalizer(options.config, options.max_line_bytes, options.forced,
+                            options.year, stats=tally)
+    for base, block in parallel.stream_blocks(sys.stdin.buffer):
+        items = parallel.keyed_lines(base, block) if options.keyed else [
+            (base + offset, options.host, raw) for offset, raw in split_lines(block)]
+        outcome = normalizer.feed_batch(items, options.received)
+        parallel.render(outcome, out, err)
+    parallel.render(normalizer.expire(None), out, err)
+    sys.stderr.write(tally.render())
 
 
 @main.command()

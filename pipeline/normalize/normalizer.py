@@ -30,6 +30,7 @@ from schemas.rejection import Rejection, Stage
 
 if TYPE_CHECKING:
     from pipeline.metrics import Metrics
+    from pipeline.normalize.stats import Stats
     from pipeline.settings import Settings
 
 RAW_EXCERPT = 4096
@@ -38,6 +39,16 @@ _NEVER = datetime.max.replace(tzinfo=UTC)
 # No mail was sent before the epoch; ClickHouse's DateTime (the aggregates) starts there.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[ ?(?P<msg>.*?) ?\]$")
+# `docker-compose logs` puts `name | ` or `name_1    | ` in front of each line.
+_COMPOSE = re.compile(r"[A-Za-z0-9][\w.-]{0,63} *\| ")
+
+
+def clean(text: str) -> str:
+    """A docker-compose prefix taken off (rsyslog's `#011` is undone in _feed_line, which
+    every decoded line passes, whichever way it was read)."""
+    if "| " in text[:80] and (prefix := _COMPOSE.match(text)) is not None:
+        return text[prefix.end():]
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +84,18 @@ class Normalizer:
         year: int | None = None,
         metrics: Metrics | None = None,
         native: bool = True,
+        stats: Stats | None = None,
     ) -> None:
-        """`native`: scan files with the Rust scanner when it is built (pipeline/ingest/scan.py)."""
+        """`native`: scan files with the Rust scanner when it is built (pipeline/ingest/scan.py).
+        `stats`: tally per dialect (feed and feed_batch also attribute the lines no marker
+        selects, so `seen` counts every line of a dialect)."""
         self.config = config
         self.zone = config.zone or UTC
         self.max_line_bytes = max_line_bytes
         self.forced: Dialect | None = BY_NAME[forced] if forced else None
         self.year = year
         self.metrics = metrics
+        self.stats = stats
         self._sessions: dict[tuple[str, str], Sessions] = {}
         dialects = [self.forced] if self.forced else list(DIALECTS)
         self._headerless = [d.headerless for d in dialects]
@@ -118,6 +133,8 @@ class Normalizer:
             # The cheap path for most of a mail log: no dialect could care about this line.
             if self.metrics is not None:
                 self._count("none", "skipped")
+            if self.stats is not None:
+                self.stats.skipped(self._attribute(raw, text, received, key))
             out.released.append(token)
         else:
             self._feed_text(raw, text, token, received, origin, key, out)
@@ -136,6 +153,8 @@ class Normalizer:
             if text is not None and not relevant(text):
                 if self.metrics is not None:
                     self._count("none", "skipped")
+                if self.stats is not None:
+                    self.stats.skipped(self._attribute(raw, text, received, key))
                 released.append(token)
             else:
                 self._feed_text(raw, text, token, received, None, key, out)
@@ -181,10 +200,15 @@ class Normalizer:
             out.rejections.append(self._reject(raw, received, origin, "decode", None,
                                                decoded.reason, decoded.detail))
             out.released.append(token)
-            self._count("json" if raw[:1] == b"{" else "unknown", "rejected")
+            source = "json" if raw[:1] == b"{" else "unknown"
+            self._count(source, "rejected")
+            if self.stats is not None:
+                self.stats.rejected(source, decoded.reason, text or "")
 
     def _decode(self, raw: bytes, text: str | None, received: datetime,
                 key: bytes | None) -> SyslogLine | AuthEvent | Undecodable:
+        if text is not None:
+            text = clean(text)
         if text is not None and text[:1] != "{":
             # The common case, straight to the syslog header (decode() below would try the
             # same first); anything else takes the general path.
@@ -198,6 +222,9 @@ class Normalizer:
     def _feed_line(self, line: SyslogLine, raw: bytes, token: Token, received: datetime,
                    origin: Origin | None, out: Outcome) -> None:
         ts, host, program, _, message, _ = line
+        if "#011" in message:  # rsyslog's escape for a TAB
+            message = message.replace("#011", "\t")
+            line = line._replace(message=message)
         dialect = self.forced or self._programs.get(program) or self._detect(program)
         if dialect is None:
             out.released.append(token)
@@ -222,9 +249,25 @@ class Normalizer:
         for invalid in step.invalid:
             out.rejections.append(self._reject(raw, received, origin, "parse", dialect.name,
                                                invalid.reason, invalid.detail))
+            if self.metrics is not None:
+                self.metrics.dead_letters.labels(dialect.name, invalid.reason).inc()
         if self.metrics is not None:
             self._count(dialect.name, "rejected" if step.invalid else
                         "skipped" if step.skipped else "parsed")
+        if self.stats is not None:
+            self.stats.line(dialect.name, step.skipped, (i.reason for i in step.invalid),
+                            message)
+
+    def _attribute(self, raw: bytes, text: str, received: datetime, key: bytes | None) -> str:
+        """The dialect of a line no marker selected (only for stats: it costs a decode)."""
+        try:
+            decoded = self._decode(raw, text, received, key)
+        except Exception:  # a tally must not fail the run
+            return "unknown"
+        if not isinstance(decoded, SyslogLine):
+            return "unknown"
+        dialect = self.forced or self._detect(decoded.program)
+        return dialect.name if dialect else "none"
 
     def _expire_due(self, key: tuple[str, str], sessions: Sessions, ts: datetime,
                     step: Step) -> None:
@@ -348,6 +391,8 @@ class Normalizer:
         if self.metrics is not None and step.events:
             for event in step.events:
                 self.metrics.events.labels(event.source, event.kind).inc()
+        if self.stats is not None:
+            self.stats.events(step.events)
 
     def _release_copies(self, released: list[Token], out: Outcome) -> None:
         for token in released:

@@ -70,3 +70,43 @@ def test_short_and_broken_rows_are_dead_letters():
                          '2026-11-28T10:00:00.000Z,"unterminated'], host="ex01")
     assert {r.reason for r in rejections} <= {"exchange_short_row", "exchange_bad_csv"}
     assert len(rejections) == 2
+
+
+def test_logon_denied_takes_the_account_of_the_following_user_name_record():
+    # the on-premises receive-log form (tests/realworld/SOURCES.md S23)
+    events, rejections = run([HEAD, *rows(
+        "08DD9", ("+", "", ""), ("<", "AUTH LOGIN", ""), (">", "334 <authentication response>", ""),
+        ("*", "", "Inbound AUTH LOGIN failed because of LogonDenied"),
+        ("*", "", "User Name: mallory@contoso.com"),
+        (">", "535 5.7.3 Authentication unsuccessful", ""),
+        ("<", "AUTH LOGIN", ""),
+        ("*", "", "Inbound AUTH LOGIN failed because of LogonDenied"),
+        ("-", "", "Remote"))], host="ex01.corp")
+    assert rejections == []
+    assert [pick(e, "kind", "sender", "auth_mechanism", "client_ip", "ts") for e in events] == [
+        ("auth_failure", "mallory@contoso.com", "LOGIN", "192.0.2.7", "2026-11-28T10:00:03.000Z"),
+        ("auth_failure", None, "LOGIN", "192.0.2.7", "2026-11-28T10:00:07.000Z")]
+
+
+def test_user_name_is_the_whole_record_and_only_exchange_s_column():
+    events, _ = run([HEAD, *rows(
+        "08DDA", ("+", "", ""), ("<", "AUTH LOGIN", ""),
+        ("*", "", "Inbound AUTH LOGIN failed because of LogonDenied"),
+        ("*", "", '"User Name: Smith, John"'),
+        ("-", "", "Remote"))], host="ex01.corp")
+    assert [e["sender"] for e in events] == ["Smith, John"]
+    events, _ = run([HEAD, *rows(
+        "08DDB", ("+", "", ""), ("<", "AUTH LOGIN", ""),
+        ("*", '",*,,User Name: ceo"', "authenticated"),
+        ("<", "MAIL FROM:<a@contoso.com>", ""),
+        (">", '"250 2.6.0 <m@pc> [InternalId=1, Hostname=EX01] Queued mail for delivery"', ""),
+        ("-", "", "Local"))], host="ex01.corp")
+    assert [e["sender"] for e in events] == [",*,,User Name: ceo"]
+
+
+def test_other_auth_failure_reasons_are_dead_letters():
+    events, rejections = run([HEAD, *rows(
+        "08DDC", ("+", "", ""), ("<", "AUTH LOGIN", ""),
+        ("*", "", "Inbound AUTH LOGIN failed because of SomethingNew"), ("-", "", "Remote"))],
+        host="ex01.corp")
+    assert events == [] and [r.reason for r in rejections] == ["exchange_auth_unrecognized"]

@@ -88,3 +88,25 @@ def test_absurd_field_values_are_bounded_not_fatal():
     huge = n.feed(b"2026-11-28T10:00:00Z mx2 smtpd[1]: 0000000000000001 smtp connected "
                   b"address=192.0.2.9 host=h", 3, T0)
     assert huge.rejections == []
+
+
+def test_shipper_artefacts_are_taken_off():
+    # docker-compose prefixes (tests/realworld/SOURCES.md S22), rsyslog's #011, Exim's own
+    # stamp kept inside a syslog message, ISO 8601 with microseconds and Z
+    from tests.unit.dialect_helpers import run
+    events, rejections = run([
+        "dovecot-mailcow_1    | Jan 13 23:01:39 2359d3e20b39 dovecot: submission-login: "
+        "Disconnected (auth failed, 1 attempts in 2 secs): user=<a>, method=PLAIN, "
+        "rip=192.0.2.1, lip=10.0.0.1, TLS",
+        "mailserver | Nov 28 10:00:05 mx exim[1]: 2026-11-28 10:00:05 #011dovecot_login "
+        "authenticator failed for (pc) [203.0.113.9]:5: 535 Incorrect authentication data "
+        "(set_id=b)",
+        "2026-11-28T10:00:05.123456Z mx postfix/smtpd[1]: warning: unknown[203.0.113.8]: SASL "
+        "LOGIN authentication failed: UGFzc3dvcmQ6",
+    ])
+    assert rejections == []
+    assert [(e["source"], e["client_ip"], e["sender"], e["ts"]) for e in events] == [
+        ("dovecot", "192.0.2.1", "a", "2026-01-13T23:01:39.000Z"),
+        ("exim", "203.0.113.9", "b", "2026-11-28T10:00:05.000Z"),
+        ("postfix", "203.0.113.8", None, "2026-11-28T10:00:05.123Z"),
+    ]

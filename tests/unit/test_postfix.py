@@ -10,6 +10,7 @@ from pipeline.normalize.dialects.base import Invalid, NormalizeConfig
 from pipeline.normalize.dialects.postfix import AuthFailed, Client, Disconnect, Queued, Tls, parse
 from pipeline.normalize.normalizer import Normalizer, normalize_lines
 from pipeline.synthetic import LogGenerator
+from tests.unit.dialect_helpers import run as run_lines
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
@@ -183,3 +184,59 @@ def test_generated_log_equals_ground_truth(seed):
     key = lambda e: (e["ts"], e["server"], e["kind"], e["client_ip"] or "")  # noqa: E731
     assert sorted(got, key=key) == sorted(truth, key=key)
     assert sorted(released) == list(range(len(lines)))
+
+
+def test_user_names_with_spaces_commas_and_field_names_keep_their_account():
+    # issue 16 item 6
+    events, rejections = run_lines([
+        "Nov 28 10:00:00 mx1 postfix/smtpd[9]: warning: unknown[203.0.113.9]: SASL LOGIN "
+        "authentication failed: UGFzc3dvcmQ6, sasl_username=John Smith",
+        "Nov 28 10:00:01 mx1 postfix/smtpd[9]: warning: unknown[203.0.113.9]: SASL PLAIN "
+        "authentication failed: authentication failure, sasl_username=a, sasl_username=b",
+        "Nov 28 10:00:02 mx1 postfix/submission/smtpd[10]: 4ABC123: client=pc[192.0.2.7], "
+        "sasl_method=PLAIN, sasl_username=a, sasl_username=b",
+        "Nov 28 10:00:02 mx1 postfix/qmgr[11]: 4ABC123: from=<a@example.com>, size=1, "
+        "nrcpt=1 (queue active)",
+        "Nov 28 10:00:03 mx1 postfix/submission/smtpd[10]: 4ABC124: client=pc[192.0.2.7], "
+        "sasl_method=PLAIN, sasl_username=x, orig_client=localhost[127.0.0.1]",
+        "Nov 28 10:00:03 mx1 postfix/qmgr[11]: 4ABC124: from=<x@example.com>, size=1, "
+        "nrcpt=1 (queue active)",
+    ])
+    assert rejections == []
+    assert [(e["kind"], e["sender"], e["client_ip"]) for e in events] == [
+        ("auth_failure", "John Smith", "203.0.113.9"),
+        ("auth_failure", "a, sasl_username=b", "203.0.113.9"),
+        ("submission", "a, sasl_username=b", "192.0.2.7"),
+        ("submission", "x, orig_client=localhost[127.0.0.1]", "192.0.2.7"),
+    ]
+
+
+def test_temporary_backend_failure_is_not_a_failed_login():
+    # fail2ban's postfix-sasl test log (tests/realworld/SOURCES.md S11)
+    assert run_lines(["Feb  3 08:29:28 mail postfix/smtpd[21022]: warning: unknown[1.1.1.1]: SASL "
+                 "LOGIN authentication failed: Connection lost to authentication server"]) == (
+        [], [])
+
+
+def test_summary_only_failure_keeps_its_tls_version_on_rfc3339_stamps():
+    events, _ = run_lines([
+        "2025-11-27T16:26:19.175732+03:00 mail postfix/submission/smtpd[147650]: connect from "
+        "unknown[185.21.46.169]",
+        "2025-11-27T16:26:19.272295+03:00 mail postfix/submission/smtpd[147650]: Anonymous TLS "
+        "connection established from unknown[185.21.46.169]: TLSv1.3 with cipher "
+        "TLS_AES_128_GCM_SHA256 (128/128 bits)",
+        "2025-11-27T16:26:21.000001+03:00 mail postfix/submission/smtpd[147650]: disconnect from "
+        "unknown[185.21.46.169] ehlo=2 starttls=1 auth=0/1 quit=1 commands=4/5",
+    ])
+    assert [(e["kind"], e["client_ip"], e["tls_version"], e["ts"]) for e in events] == [
+        ("auth_failure", "185.21.46.169", "TLS1.3", "2025-11-27T13:26:21.000Z")]
+
+
+def test_before_queue_filter_submissions_do_not_replace_each_other():
+    # mailcow's before-queue filter log (tests/realworld/SOURCES.md S44)
+    line = ("Mar 19 13:37:29 e postfix/smtpd[{pid}]: NOQUEUE: client=pc[192.0.2.{n}], "
+            "sasl_method=PLAIN, sasl_username=u{n}@example.com")
+    events, _ = run_lines([line.format(pid=1, n=1), line.format(pid=2, n=2)])
+    assert sorted((e["sender"], e["client_ip"], e["message_id"]) for e in events) == [
+        ("u1@example.com", "192.0.2.1", None), ("u2@example.com", "192.0.2.2", None)]
+    assert len({e["event_id"] for e in events}) == 2

@@ -57,3 +57,40 @@ def test_broken_lines_are_dead_letters():
         "Nov 28 10:00:00 mx1 sm-mta[1]: weird STARTTLS=server",
     ])
     assert [r.reason for r in rejections] == ["sendmail_from_unparsed", "sendmail_unparsed"]
+
+
+def test_injected_relay_in_the_user_name_does_not_move_the_client():
+    # fail2ban's sendmail-auth test log (tests/realworld/SOURCES.md S16)
+    events, _ = run([
+        "Feb 25 04:02:28 relay1 sendmail[16665]: 06I02CNi016765: AUTH failure (LOGIN): "
+        "authentication failure (-13) SASL(-13): authentication failure: checkpass failed, "
+        "user=criminal, relay=[192.0.2.100], relay=[192.0.2.4] (may be forged)",
+        "May 24 01:59:07 server sm-mta[65815]: 14NNx65Q065815: AUTH failure (CRAM-MD5): user not "
+        "found (-20) SASL(-13): user not found: user: a, user=ceo property: userPassword not "
+        "found in sasldb /usr/local/etc/sasldb2, user=a, user=ceo, relay=[192.0.2.6]",
+    ])
+    assert [pick(e, "sender", "client_ip") for e in events] == [
+        ("criminal, relay=[192.0.2.100]", "192.0.2.4"), ("a, user=ceo", "192.0.2.6")]
+
+
+def test_msgid_cannot_move_the_client_nor_break_the_counts():
+    # issue 16 item 6
+    msgid = FROM.format(proto="ESMTPSA").replace(
+        "msgid=<x@laptop>", "msgid=<x, relay=[198.51.100.66], nrcpts=x, proto=ESMTP@laptop>")
+    events, rejections = run([TLS, AUTH.format(qid=""), msgid])
+    assert rejections == []
+    assert [pick(e, "client_ip", "recipients", "sender") for e in events] == [
+        ("192.0.2.7", 2, "alice@example.com")]
+
+
+def test_msgid_cannot_make_unauthenticated_mail_a_submission():
+    line = FROM.format(proto="ESMTP").replace("msgid=<x@laptop>", "msgid=<x, proto=ESMTPA>")
+    assert run([line]) == ([], [])
+
+
+def test_authid_cannot_choose_the_mechanism():
+    auth = AUTH.format(qid="").replace("authid=Alice@Example.com",
+                                       "authid=Alice@Example.com, mech=XOAUTH2")
+    events, _ = run([TLS, auth, FROM.format(proto="ESMTPSA")])
+    assert pick(events[0], "sender", "auth_mechanism") == (
+        "alice@example.com, mech=xoauth2", "LOGIN")

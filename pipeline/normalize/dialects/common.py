@@ -100,3 +100,20 @@ def mechanism_of(name: str | None) -> str | None:
         if mech in upper:
             return mech
     return upper
+
+
+_MECHANISM_PARTS = {m.replace("-", "_").lower(): m for m in _MECHANISMS}
+
+
+@lru_cache(maxsize=256)
+def mechanism_of_instance(name: str | None) -> str | None:
+    """An Exim authenticator *instance* name is configuration, not a mechanism: a mechanism
+    only when a `_`/`-` separated part of it is one (`dovecot_login` → LOGIN, `cram_md5` →
+    CRAM-MD5); `mylogin`, `spa`, `au1` → None rather than an invented name."""
+    if not name:
+        return None
+    text = name.lower().replace("-", "_")
+    for key, mech in _MECHANISM_PARTS.items():
+        if f"_{text}_".find(f"_{key}_") >= 0:
+            return mech
+    return None

@@ -13,8 +13,10 @@
     ...,14,...,-,,Local
 
 Lines of one session share the session-id; a message is complete at "Queued mail for
-delivery", the session at the `-` event. `535` answers are failed logins; the account is
-taken from a `User Name:` / `authenticated` note when Exchange logged one. The server is
+delivery", the session at the `-` event. `Inbound AUTH LOGIN failed because of LogonDenied`
+records (one per attempt; their 535 reply is the same attempt) and `535` answers are failed
+logins; the account is taken from the `User Name:` record that follows, or an
+`authenticated` note, when Exchange logged one. The server is
 the connector's host (`EX01\\Client Frontend EX01`). `#Fields` lines set the column order.
 """
 
@@ -44,7 +46,9 @@ DEFAULT_FIELDS = ("date-time", "connector-id", "session-id", "sequence-number", 
 _LINE = re.compile(r"(?:#\w[\w-]*:|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z,)")
 _TLS = re.compile(r"SP_PROT_(?P<ver>TLS1(?:_\d)?|SSL3)_SERVER")
 _CIPHER = re.compile(r"bulk encryption algorithm (?P<cipher>\w+)")
-_USER_NAME = re.compile(r"User Name: (?P<user>[^\s,;]+)", re.IGNORECASE)
+# The account as the client typed it (commas, spaces and all): the rest of the record.
+_USER_NAME = re.compile(r"User Name: (?P<user>.+?)\s*$", re.IGNORECASE | re.DOTALL)
+_DENIED = re.compile(r"Inbound AUTH (?P<mech>\S+) failed because of (?P<why>\w+)")
 _SIZE = re.compile(r"SIZE=(?P<size>\d{1,20})(?!\d)", re.IGNORECASE)  # int() refuses 4,300 digits
 _INTERNAL_ID = re.compile(r"InternalId=(?P<id>\d+)")
 _TLS_LABEL = {"TLS1": "TLS1.0", "TLS1_0": "TLS1.0", "TLS1_1": "TLS1.1", "TLS1_2": "TLS1.2",
@@ -79,6 +83,10 @@ class _Session:
     recipients: int = 0
     failures: int = 0
     extra: list[str] = field(default_factory=list)
+    # A `LogonDenied` record waits for the `User Name:` record Exchange writes after it.
+    denied: tuple[datetime, str] | None = None  # (time, sequence number) of the attempt
+    denied_seq: str | None = None  # the last attempt counted: its 535 reply is no new one
+    sid: str = ""
 
 
 class ExchangeSessions:
@@ -124,32 +132,64 @@ class ExchangeSessions:
             ip = canonical_ip(remote.rpartition(":")[0].strip("[]"))
             # The connector id names the server: `EX01\Client Frontend EX01`.
             server = connector.split("\\", 1)[0] if "\\" in connector else self.server
-            step.released += self._sessions.open(session_id, _Session(server, ip), line.ts,
-                                                 [token])
+            step.released += self._sessions.open(session_id, _Session(server, ip, sid=session_id),
+                                                 line.ts, [token])
         else:
             self._sessions.attach(session_id, token)
         entry = self._sessions.get(session_id)
         assert entry is not None
-        self._apply(entry.value, line, session_id, event, data, context, step)
+        session = entry.value
+        seq = row[self._columns["sequence-number"]] if "sequence-number" in self._columns \
+            and self._columns["sequence-number"] < len(row) else ""
+        if session.denied is not None and not (
+                event == "*" and (_USER_NAME.search(context) or _DENIED.search(context))):
+            self._emit_denied(session, session_id, step)
+        self._apply(session, line, session_id, event, data, context, step, seq)
         if event == "-":
+            self._emit_denied(session, session_id, step)
             _, released = self._sessions.close(session_id)
             step.released += released
         return step
+
+    def _emit_denied(self, s: _Session, session_id: str, step: Step) -> None:
+        if s.denied is None:
+            return
+        ts, seq = s.denied
+        s.denied = None
+        step.events.append(self._event(s, ts, session_id, "auth_failure", seq=seq))
+        s.user = None
 
     def _col(self, row: list[str], name: str) -> str:
         return row[self._columns[name]]
 
     def _apply(self, s: _Session, line: SyslogLine, session_id: str, event: str, data: str,
-               context: str, step: Step) -> None:
+               context: str, step: Step, seq: str = "") -> None:
         if event == "*":
+            denied = _DENIED.search(context)
+            if denied is not None and denied["why"] != "LogonDenied":
+                step.invalid.append(Invalid("exchange_auth_unrecognized",
+                                            f"AUTH failed because of {denied['why']}"))
+                return
+            if denied is not None:
+                if seq != s.denied_seq:  # a record repeated with its sequence number is one
+                    self._emit_denied(s, session_id, step)
+                    s.mechanism = mechanism_of(denied["mech"])
+                    s.denied, s.denied_seq, s.user = (line.ts, seq), seq, None
+                return
+            user = _USER_NAME.search(context)
+            if user is not None and s.denied is not None:
+                s.user = user["user"]
+                self._emit_denied(s, session_id, step)
+                return
+            if context == "authenticated" and data:  # data: the account, the client's text
+                s.user, s.authenticated = data, True
+                return
             tls = _TLS.search(context) or _TLS.search(data)
             if tls is not None:
                 s.tls = _TLS_LABEL.get(tls["ver"], "unknown")
                 cipher = _CIPHER.search(context)
                 s.cipher = cipher["cipher"] if cipher else None
-            elif context == "authenticated" and data:
-                s.user, s.authenticated = data, True
-            user = _USER_NAME.search(context) or _USER_NAME.search(data)
+            user = _USER_NAME.search(context)  # Exchange's own column, not the data
             if user is not None:
                 s.user = user["user"]
         elif event == "<":
@@ -168,22 +208,25 @@ class ExchangeSessions:
             if data.startswith("235"):
                 s.authenticated = True
             elif data.startswith("535"):
-                step.events.append(self._event(s, line, session_id, "auth_failure"))
+                if s.denied_seq is None:  # else the LogonDenied record counted this attempt
+                    step.events.append(self._event(s, line.ts, session_id, "auth_failure"))
+                s.denied_seq = None
                 s.user = None
             elif data.startswith("250") and "Queued mail for delivery" in data:
                 if s.authenticated:
-                    step.events.append(self._event(s, line, session_id, "submission", data))
+                    step.events.append(self._event(s, line.ts, session_id, "submission", data))
                 s.mail_from, s.size, s.recipients = None, None, 0
 
-    def _event(self, s: _Session, line: SyslogLine, session_id: str, kind: str,
-               queued: str = "") -> AuthEvent:
+    def _event(self, s: _Session, ts: datetime, session_id: str, kind: str,
+               queued: str = "", seq: str = "") -> AuthEvent:
         sender, domain = sender_identity(s.user, self.config.default_domain)
         internal = _INTERNAL_ID.search(queued)
         submission = kind == "submission"
         return AuthEvent(
-            event_id=event_id(NAME, s.server, session_id, line.ts.isoformat(), kind),
+            event_id=event_id(NAME, s.server, session_id, ts.isoformat(), kind, *(
+                (seq,) if seq else ())),
             kind=kind,
-            ts=line.ts,
+            ts=ts,
             server=s.server,
             source=NAME,
             sender=sender,
@@ -199,8 +242,12 @@ class ExchangeSessions:
         )
 
     def expire(self, now: datetime) -> Step:
-        return Step(released=self._sessions.drop_expired(now - self._timeout,
-                                                        self.config.max_pending_sessions))
+        step = Step()
+        for entry, released in self._sessions.expire(now - self._timeout,
+                                                     self.config.max_pending_sessions):
+            self._emit_denied(entry.value, entry.value.sid, step)
+            step.released += released
+        return step
 
 
 class Exchange:

@@ -46,16 +46,18 @@ _TLS = re.compile(
     r"(?:Anonymous|Untrusted|Trusted|Verified) TLS connection established from \S+"
     r" (?P<ver>\S+) with cipher (?P<cipher>\S+)"
 )
-_CLIENT = re.compile(_QID + r": client=(?P<client>[^,\s]+)(?P<rest>(?:, \w+=[^,]*)*)$")
+_CLIENT = re.compile(_QID + r": client=(?P<client>[^,\s]+)(?P<rest>(?:, \w+=.*)?)$", re.DOTALL)
 # Numbers from logs have a bounded number of digits: int() refuses more than 4,300.
 _QMGR = re.compile(_QID + r": from=<(?P<from>[^>]*)>, size=(?P<size>\d{1,20}), "
                    r"nrcpt=(?P<nrcpt>\d{1,20})(?!\d)")
 _DISCONNECT = re.compile(r"disconnect from (?P<client>\S+)")
 _AUTH_SUMMARY = re.compile(r" auth=(?P<ok>\d{1,20})/(?P<tried>\d{1,20})(?!\d)")
+# Postfix appends `, sasl_username=NAME` last: NAME (spaces, commas and all) runs to the end.
 _SASL_FAIL = re.compile(
     r"warning: (?:(?P<client>\S+?): )?SASL (?P<mech>[\w-]+) authentication failed"
-    r"(?::[^,]*)?(?:, sasl_username=(?P<user>\S+))?\s*$"
+    r"(?P<reason>:[^,]*)?(?:, sasl_username=(?P<user>.*?))?\s*$", re.DOTALL
 )
+_TEMPORARY = "Connection lost to authentication server"  # the server could not check
 
 
 # ---- line grammar (pure) ------------------------------------------------------------------
@@ -135,21 +137,39 @@ def _parse_smtpd(message: str) -> Fragment | None:
             return Invalid("postfix_client_unparsed", "client= line in an unknown format")
         qid, client, fields = match.groups()
         host, ip = host_and_ip(client)
-        return Client(qid, host, ip, _field(fields, ", sasl_method="),
-                      _field(fields, ", sasl_username="),
-                      ", orig_client=" in fields or ", orig_queue_id=" in fields)
+        username = _username(fields)
+        # A re-injection names its origin; text inside a user name is not that.
+        before = fields if username is None else fields[:fields.find(", sasl_username=")]
+        return Client(qid, host, ip, _field(before, ", sasl_method="), username,
+                      ", orig_client=" in before or ", orig_queue_id=" in before)
     if "authentication failed" in message:
         match = _SASL_FAIL.match(message)
         if match is None:
             return Invalid("postfix_sasl_unparsed", "SASL failure line in an unknown format")
+        if _TEMPORARY in (match["reason"] or ""):
+            return None
         host, ip = host_and_ip(match["client"] or "")
-        return AuthFailed(host, ip, match["mech"].upper(), match["user"])
+        return AuthFailed(host, ip, match["mech"].upper(), match["user"] or None)
     return None
 
 
+def _username(fields: str) -> str | None:
+    """`, sasl_username=NAME`: the client's text, spaces and commas and all, from the first
+    one Postfix writes to the end (or to a final `, sasl_sender=`, which Postfix writes
+    after it and which holds no `, `)."""
+    at = fields.find(", sasl_username=")
+    if at < 0:
+        return None
+    name = fields[at + 16:]
+    sender_at = name.rfind(", sasl_sender=")
+    if sender_at >= 0 and ", " not in name[sender_at + 2:]:
+        name = name[:sender_at]
+    return name or None
+
+
 def _field(fields: str, key: str) -> str | None:
-    """The value of the last `, name=value` in `fields` (as _CLIENT's `rest` holds them: a
-    value has no comma, so `key`, which starts with one, never matches inside a value)."""
+    """The value of the last `, name=value` in `fields`, which hold only what Postfix wrote
+    before the client's user name (a value has no comma)."""
     at = fields.rfind(key)
     if at < 0:
         return None
@@ -226,6 +246,10 @@ class PostfixSessions:
         connection = self._connections.get(line.pid)
         tokens = [token] + (connection.tokens if connection else [])
         tls = connection.value.tls if connection else None
+        if client.qid == "NOQUEUE":
+            # A before-queue filter: the message has no queue id of its own (its re-injection
+            # is skipped), so each such record is its own submission, ended by the timeout.
+            client = client._replace(qid=f"NOQUEUE:{line.pid}:{line.seq}:{line.ts.isoformat()}")
         step.released += self._submissions.open(client.qid, _Submission(client, tls), line.ts,
                                                 tokens)
 
@@ -243,12 +267,14 @@ class PostfixSessions:
         entry, released = self._connections.close(line.pid)
         step.released += [token, *released]
         logged = entry.value.failures_logged if entry else 0
-        # Postfix 3.x `auth=N/M`: M-N attempts failed. Count those no warning line reported.
+        # Postfix 3.x `auth=N/M`: M-N attempts failed. Count those no warning line reported,
+        # with the TLS version the connection's own TLS line logged.
         unreported = summary.auth_failed - logged
         if unreported > 0:
             host, ip = host_and_ip(summary.client or "")
+            tls = entry.value.tls if entry else None
             for n in range(unreported):
-                step.events.append(self._failure(line, host, ip, None, None, n))
+                step.events.append(self._failure(line, host, ip, None, None, n, tls))
 
     def _event(self, sub: _Submission, ts: datetime, queued: Queued | None) -> AuthEvent:
         sender, domain = sender_identity(sub.client.username, self.config.default_domain)
@@ -267,16 +293,18 @@ class PostfixSessions:
             client_host=sub.client.client_host,
             tls_version=tls.version if tls else "unknown",
             tls_cipher=tls.cipher if tls else None,
-            message_id=sub.client.qid,
+            message_id=None if sub.client.qid.startswith("NOQUEUE") else sub.client.qid,
             recipients=queued.recipients if queued else None,
             size=queued.size if queued else None,
         )
 
     def _failure(self, line: SyslogLine, host: str | None, ip: str | None,
-                 mechanism: str | None, username: str | None, n: int = 0) -> AuthEvent:
+                 mechanism: str | None, username: str | None, n: int = 0,
+                 tls: Tls | None = None) -> AuthEvent:
         sender, domain = sender_identity(username, self.config.default_domain)
         connection = self._connections.get(line.pid)
-        tls = connection.value.tls if connection else None
+        if tls is None and connection is not None:
+            tls = connection.value.tls
         return AuthEvent(
             event_id=event_id(failure_id(NAME, line), n),
             kind="auth_failure",

@@ -45,12 +45,38 @@ _FAIL = re.compile(_QID + r"AUTH failure \((?P<mech>[\w-]+)\): (?P<rest>.*)$")
 
 
 def _fields(text: str) -> dict[str, str]:
-    out = {}
+    """`key=value, …` → the *first* value of each key: the fields Sendmail writes before
+    any client text (size, class, nrcpts before msgid=) cannot be overridden by it."""
+    out: dict[str, str] = {}
     for part in text.split(", "):
         key, sep, value = part.partition("=")
         if sep:
-            out[key.strip()] = value.strip()
+            out.setdefault(key.strip(), value.strip())
     return out
+
+
+def _last(text: str, key: str) -> tuple[int, str | None]:
+    """Where the *last* `, key=` starts and its value (to the next `, ` if any): the fields
+    Sendmail writes after client text (proto, daemon, relay after msgid=; relay after
+    user=) are the last of their name."""
+    at = text.rfind(f", {key}=")
+    if at < 0:
+        return -1, None
+    return at, text[at + len(key) + 3:].split(", ", 1)[0]
+
+
+def _failure_user(rest: str, relay_at: int) -> str | None:
+    """`…, user=NAME, relay=…`: NAME runs to the final relay= and may hold `, user=` itself;
+    when the SASL reason quotes the name (`user: NAME property`), that copy tells where it
+    starts."""
+    end = relay_at if relay_at >= 0 else len(rest)
+    starts = [m.end() for m in re.finditer(r", user=", rest[:end])]
+    if not starts:
+        return None
+    for start in starts:
+        if f"user: {rest[start:end]} property" in rest[:start]:
+            return rest[start:end]
+    return rest[starts[0]:end]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +86,9 @@ class Relay:
 
 
 def _relay(text: str) -> Relay:
-    match = _RELAY.search(text)
+    """The relay= Sendmail writes last on the line (an earlier one is the client's text)."""
+    at = text.rfind("relay=")
+    match = _RELAY.match(text, at) if at >= 0 else None
     if match is None:
         return Relay(None, None)
     return Relay(match["host"], canonical_ip(match["ip"]))
@@ -121,9 +149,12 @@ class SendmailSessions:
             connection.tls_version = canonical_tls(fields.get("version"))
             connection.tls_cipher = fields.get("cipher")
         elif auth is not None:
-            fields = _fields(auth["rest"])
-            connection.authid = fields.get("authid")
-            connection.mechanism = mechanism_of(fields.get("mech"))
+            rest = auth["rest"]
+            mech_at, mech = _last(rest, "mech")
+            start = rest.find(", authid=")
+            connection.authid = rest[start + 9:mech_at] if 0 <= start < mech_at else (
+                _fields(rest).get("authid"))
+            connection.mechanism = mechanism_of(mech)
 
     def _arrival(self, line: SyslogLine, token: Token, step: Step) -> None:
         match = _FROM.match(line.message)
@@ -132,7 +163,7 @@ class SendmailSessions:
             step.invalid.append(Invalid("sendmail_from_unparsed", "from= line in unknown form"))
             return
         fields = _fields(match["rest"])
-        proto = fields.get("proto", "").upper()
+        proto = (_last(match["rest"], "proto")[1] or "").upper()
         entry = self._connections.get(line.pid)
         connection = entry.value if entry else None
         if not proto.endswith("A") and (connection is None or connection.authid is None):
@@ -177,9 +208,11 @@ class SendmailSessions:
             step.invalid.append(Invalid("sendmail_auth_failure_unparsed",
                                         "AUTH failure line in unknown form"))
             return
-        fields = _fields(match["rest"])
-        relay = _relay(match["rest"])
-        sender, domain = sender_identity(fields.get("user"), self.config.default_domain)
+        rest = match["rest"]
+        relay_at = rest.rfind(", relay=")
+        relay = _relay(rest)
+        sender, domain = sender_identity(_failure_user(rest, relay_at),
+                                         self.config.default_domain)
         entry = self._connections.get(line.pid)
         step.events.append(AuthEvent(
             event_id=failure_id(NAME, line),
