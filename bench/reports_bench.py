@@ -28,7 +28,6 @@ from pipeline.store import reports
 from pipeline.store.aggregate import recompute_hours
 from pipeline.store.clickhouse import ClickHouse, connect, migrate
 from pipeline.store.reports import ReportQuery
-from pipeline.web import api
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -157,7 +156,7 @@ def run_one(ch: ClickHouse, senders: int, runs: int) -> None:
         print(f"| {name} | {p50 * 1000:.0f} | {p95 * 1000:.0f} | {r50 * 1000:.0f} | "
               f"{r50 / p50:.1f}x | {'yes' if same(result, raw_result) else 'NO'} |")
     t = time.perf_counter()
-    rows = sum(1 for _ in api.csv_chunks(reports.export_rows(ch, q90, NOW),
+    rows = sum(1 for _ in reports.csv_chunks(reports.export_rows(ch, q90, NOW),
                                          reports.EXPORT_COLUMNS))
     export_s = time.perf_counter() - t
     n_rows = ch.query_rows(

@@ -203,12 +203,24 @@ def generate(source: str, count: int, seed: int, accounts: int, start: datetime 
         truth.writelines(json.dumps(row, sort_keys=True) + "\n" for row in expected)
 
 
-REPORT_NAMES = ["widget", "flyout", "volume", "senders", "tls", "export", "failures",
-                "remediation", "new-client-ips", "week-over-week", "alerts"]
+class ReportName(click.ParamType):
+    """A name from the report registry, looked up only when `report` runs (the registry
+    imports the ClickHouse client, which `normalize` and the others need not load)."""
+
+    name = "report"
+
+    def convert(self, value: str, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        from pipeline.store.registry import BY_NAME
+
+        if value not in BY_NAME:
+            self.fail(f"{value!r} is not a report; choose from {', '.join(sorted(BY_NAME))}",
+                      param, ctx)
+        return value
 
 
 @main.command()
-@click.argument("name", type=click.Choice(REPORT_NAMES))
+@click.argument("name", type=ReportName())
 @click.option("--range", "range_", type=click.Choice(["24h", "7d", "30d", "90d"]),
               default=None, help="Preset window (default 7d).")
 @click.option("--from", "start", default=None, help="Custom range start, ISO-8601 (UTC).")
@@ -231,6 +243,7 @@ def report(settings: Settings, name: str, range_: str | None, start: str | None,
            url: str | None) -> None:
     """Print a report: widget, flyout, volume/senders, tls, export (CSV), failures, …"""
     from pipeline.cli import report as cli_report
+    from pipeline.store.registry import BY_NAME, CSV
     from pipeline.web import api
 
     params = {k: str(v) for k, v in {
@@ -238,11 +251,11 @@ def report(settings: Settings, name: str, range_: str | None, start: str | None,
         "domain": domain, "search": search, "sort": sort, "order": order, "page": page,
         "page_size": page_size}.items() if v is not None}
     try:
-        if name == "export":
+        if BY_NAME[name].media == CSV:
             for chunk in cli_report.export(settings, params, url):
                 sys.stdout.buffer.write(chunk)
             return
-        if name in ("widget", "flyout", "week-over-week"):
+        if not BY_NAME[name].takes_query:
             params = {}
         answer = cli_report.fetch(settings, name, params, url)
     except api.BadRequest as exc:

@@ -22,14 +22,9 @@ from rich.table import Table
 
 from pipeline.settings import Settings
 from pipeline.store import reports
+from pipeline.store.registry import BY_NAME
 from pipeline.web import api
-from pipeline.web.dashboard import Access
-
-# The CLI's names: `senders` is the Sending volume pivot's details table.
-NAMES = {"widget": "widget", "flyout": "flyout", "volume": "volume", "senders": "volume",
-         "tls": "tls", "remediation": "remediation", "failures": "failures",
-         "new-client-ips": "new-client-ips", "week-over-week": "week-over-week",
-         "alerts": "alerts"}
+from pipeline.web.access import Access
 
 
 class ReportError(RuntimeError):
@@ -38,7 +33,7 @@ class ReportError(RuntimeError):
 
 def fetch(settings: Settings, name: str, params: dict[str, str], url: str | None) -> Any:
     """The report's JSON answer, from the worker's API or straight from ClickHouse."""
-    route = api.BY_NAME[NAMES[name]]
+    route = BY_NAME[name]
     query = api.parse_query(params, route.takes_query, route.sorts)  # clear errors before any I/O
     if url or settings.embedded_clickhouse:
         return _http_json(settings, f"{_base(settings, url)}{route.path}", params)
@@ -63,7 +58,7 @@ def export(settings: Settings, params: dict[str, str], url: str | None) -> Itera
 
     ch = connect(settings)
     try:
-        yield from api.csv_chunks(reports.export_rows(ch, query, datetime.now(UTC)),
+        yield from reports.csv_chunks(reports.export_rows(ch, query, datetime.now(UTC)),
                                   reports.EXPORT_COLUMNS)
     finally:
         ch.close()
@@ -98,7 +93,7 @@ def _http_json(settings: Settings, target: str, params: dict[str, str]) -> Any:
 
 def tables(name: str, answer: Any) -> list[tuple[str, list[dict[str, Any]]]]:
     """The answer as titled lists of flat rows (what table and CSV output show)."""
-    kind = NAMES[name]
+    kind = BY_NAME[name].name
     if kind == "widget":
         return [("SMTP AUTH senders, last 7 days", [answer])]
     if kind == "flyout":
@@ -132,7 +127,7 @@ def write_csv(name: str, answer: Any) -> None:
     for _, rows in tables(name, answer):
         if rows:
             writer.writerow(list(rows[0]))
-            writer.writerows([[api.csv_safe(v) for v in r.values()] for r in rows])
+            writer.writerows([[reports.csv_safe(v) for v in r.values()] for r in rows])
 
 
 def _cell(value: Any) -> str:

@@ -6,5 +6,5 @@ wiring: `counters` (the `count` agent, its table and the /live/v1 views) and `al
 (the `signal` and `alert` agents; alerts go to the alerts topic, which the sink stores).
 
 May import: `pipeline.ingest` (Kafka settings), `pipeline.metrics`, `pipeline.settings`,
-`pipeline.web.dashboard` (access control for peer requests), `schemas`.
+`pipeline.web.access` (credentials for peer requests), `schemas`.
 """

@@ -23,7 +23,7 @@ from pipeline.live import count
 from pipeline.live.count import Aggregates
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
-from pipeline.web.dashboard import Access
+from pipeline.web.access import Access
 from schemas.event import AuthEvent
 
 log = logging.getLogger(__name__)

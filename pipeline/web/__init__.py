@@ -1,8 +1,9 @@
 """web: the HTTP surface on the worker's port.
 
-`api` is the JSON API over the report registry and its OpenAPI document, plus the CSV
-writer; `dashboard` serves the static page (`static/`), sets safe headers and enforces the
-Host allow-list and optional credentials; `health` answers /healthz, /readyz and writes the
+`routes` registers every route but the live views (those are `pipeline.live.counters`');
+`api` validates requests against the report registry, shapes answers and builds the OpenAPI
+document; `access` enforces the Host allow-list and the optional credentials; `static`
+serves the dashboard (`static/`); `health` answers /healthz and /readyz and writes the
 status line.
 
 May import: `pipeline.store`, `pipeline.metrics`, `pipeline.settings`, `schemas`.

@@ -25,7 +25,6 @@ from pipeline.store.clickhouse import ClickHouse, migrate
 from pipeline.store.reports import ReportQuery
 from pipeline.store.sink import EVENT_COLUMNS, event_row
 from pipeline.synthetic import LogGenerator
-from pipeline.web import api
 from tests import report_oracle as oracle
 
 pytestmark = pytest.mark.integration
@@ -135,7 +134,7 @@ def test_remediation_and_failures(loaded):
 
 def test_export_csv_rows(loaded):
     ch, truth = loaded
-    body = b"".join(api.csv_chunks(reports.export_rows(ch, ReportQuery(range="30d"), NOW),
+    body = b"".join(reports.csv_chunks(reports.export_rows(ch, ReportQuery(range="30d"), NOW),
                                    reports.EXPORT_COLUMNS, rows_per_chunk=100))
     rows = list(csv.reader(io.StringIO(body.decode())))
     assert rows[0] == list(reports.EXPORT_COLUMNS)

@@ -8,8 +8,10 @@ import base64
 import pytest
 
 from pipeline.settings import Settings
+from pipeline.store.registry import BY_NAME
 from pipeline.web import api
-from pipeline.web.dashboard import STATIC, Access, static_files
+from pipeline.web.access import Access
+from pipeline.web.static import STATIC, static_files
 
 
 def basic(user: str, password: str) -> str:
@@ -66,10 +68,10 @@ def test_static_table_holds_the_page_and_the_vendored_chart_library_with_its_lic
 
 
 def test_unknown_sort_is_a_clear_400_naming_the_choices():
-    route = api.BY_NAME["volume"]
+    route = BY_NAME["volume"]
     assert api.parse_query({"sort": "tls12"}, True, route.sorts).sort == "tls12"
     with pytest.raises(api.BadRequest, match="unknown sort 'colour'; this report sorts by "
                                              "sender, domain, messages"):
         api.parse_query({"sort": "colour"}, True, route.sorts)
     with pytest.raises(api.BadRequest, match="sorts by none"):
-        api.parse_query({"sort": "failures"}, True, api.BY_NAME["failures"].sorts)
+        api.parse_query({"sort": "failures"}, True, BY_NAME["failures"].sorts)

@@ -11,8 +11,9 @@ from pydantic import SecretStr
 
 from pipeline.live import count
 from pipeline.settings import Settings, SettingsError
+from pipeline.store import reports
 from pipeline.web import api
-from pipeline.web.dashboard import Access, allowed_hosts, host_name
+from pipeline.web.access import Access, allowed_hosts, host_name
 from schemas.event import AuthEvent
 
 NOW = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
@@ -30,11 +31,11 @@ def test_custom_ranges_at_the_calendar_edges_are_a_400_naming_the_parameter(star
 
 
 def test_a_cell_with_a_separator_and_a_formula_stays_one_text_cell():
-    body = b"".join(api.csv_chunks([["a;-1+1", "=1+1", 7]], ["x", "y", "n"])).decode()
+    body = b"".join(reports.csv_chunks([["a;-1+1", "=1+1", 7]], ["x", "y", "n"])).decode()
     assert body.splitlines()[1] == '"a;-1+1","\'=1+1","7"'
     # A semicolon-locale reader no longer finds a cell that starts a formula.
     cells = next(csv.reader(io.StringIO(body.splitlines()[1]), delimiter=";"))
-    assert not any(cell.startswith(api.FORMULA_PREFIXES) for cell in cells), cells
+    assert not any(cell.startswith(reports.FORMULA_PREFIXES) for cell in cells), cells
 
 
 def test_a_submission_without_an_account_is_no_sender_in_the_live_summary():

@@ -1,44 +1,23 @@
-"""The dashboard's server side: static files, security headers and optional access control.
-
-The page itself is plain HTML/CSS/JS in pipeline/static (no build step); Chart.js is vendored
-from npm with its licence (deploy/vendor-chartjs.sh). Everything comes from the worker's own
-origin, so the Content-Security-Policy allows nothing else.
-"""
+"""Who may ask: the Host allow-list (DNS rebinding), optional credentials (a bearer token
+and/or a basic-auth pair), and safe headers on every answer."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from pipeline.settings import Settings
+from pipeline.web.static import PREFIX
 
-STATIC = Path(__file__).parent / "static"
-PREFIX = "/ui/"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # probes need no credentials
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
-          ".md": "text/plain", ".svg": "image/svg+xml", ".png": "image/png"}
-_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 _HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
             "X-Frame-Options": "DENY"}
-
-
-def static_files(root: Path = STATIC) -> dict[str, tuple[bytes, str]]:
-    """Every file under `root`, read once at start-up. Only names in this table are served,
-    so no part of a URL ever reaches the file system."""
-    files: dict[str, tuple[bytes, str]] = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix in _TYPES:
-            files[path.relative_to(root).as_posix()] = (path.read_bytes(), _TYPES[path.suffix])
-    files[""] = files["index.html"]
-    return files
 
 
 class Access:
@@ -130,13 +109,3 @@ def middleware(access: Access, hosts: frozenset[str]) -> Any:
     return guard
 
 
-def static_response(files: Mapping[str, tuple[bytes, str]], name: str) -> web.Response:
-    found = files.get(name)
-    if found is None:
-        return web.json_response({"error": "not found"}, status=404)
-    body, content_type = found
-    headers = {"Cache-Control": "no-cache"}
-    if content_type == "text/html":
-        headers["Content-Security-Policy"] = _CSP
-    return web.Response(body=body, content_type=content_type, charset="utf-8"
-                        if content_type.startswith("text/") else None, headers=headers)

@@ -1,0 +1,85 @@
+"""Request report: the detailed CSV of any range, a day at a time, formula-safe."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.store.clickhouse import ClickHouse
+from pipeline.store.reports.query import (
+    ReportQuery,
+    _filters,
+)
+from schemas.event import OAUTH_MECHANISMS
+
+# ---- 5. request report (CSV export) -----------------------------------------------------
+
+EXPORT_COLUMNS = ("date", "sender", "domain", "auth_mechanism", "auth_protocol", "client_ip",
+                  "tls_version", "tls_cipher", "messages", "recipients", "bytes",
+                  "first_seen", "last_seen")
+
+
+def export_slices(q: ReportQuery, now: datetime) -> list[tuple[datetime, datetime]]:
+    """The window cut at UTC midnights: every export row is one day's, so a slice holds
+    whole rows, and each slice is one short query (the events table is partitioned by day)."""
+    since, until = q.window(now)
+    slices = []
+    while since < until:
+        midnight = since.replace(hour=0) + timedelta(days=1)
+        slices.append((since, min(midnight, until)))
+        since = slices[-1][1]
+    return slices
+
+
+def export_slice(ch: ClickHouse, q: ReportQuery, since: datetime,
+                 until: datetime) -> Sequence[tuple[Any, ...]]:
+    """Every (day, sender, mechanism, client IP, TLS, cipher) row of one slice."""
+    where, params = _filters(q, since, until, time_col="ts")
+    sql = (
+        "SELECT toString(toDate(ts)) AS day, ifNull(sender, '') AS s,"
+        " ifNull(sender_domain, '') AS d, ifNull(auth_mechanism, '') AS m,"
+        " if(m IN {oauth:Array(String)}, 'OAuth', if(m = '', '', 'Basic')),"
+        " ifNull(client_ip, '') AS ip, tls_version, ifNull(tls_cipher, '') AS c,"
+        " count(), sum(ifNull(recipients, 0)), sum(ifNull(size, 0)),"
+        " formatDateTime(min(ts), '%Y-%m-%dT%H:%i:%SZ'),"
+        " formatDateTime(max(ts), '%Y-%m-%dT%H:%i:%SZ')"
+        f" FROM {ch.database}.events FINAL WHERE kind = 'submission' AND {where}"
+        " GROUP BY day, s, d, m, ip, tls_version, c ORDER BY day, s, m, ip, tls_version, c")
+    return ch.query_rows(sql, {**params, "oauth": sorted(OAUTH_MECHANISMS)})
+
+
+def export_rows(ch: ClickHouse, q: ReportQuery, now: datetime) -> Iterator[tuple[Any, ...]]:
+    """Every row of the window, a day at a time (any size; one day is held in memory)."""
+    for since, until in export_slices(q, now):
+        yield from export_slice(ch, q, since, until)
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_safe(value: Any) -> Any:
+    """Spreadsheets run cells that start with = + - @ as formulas: mark them as text."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_chunks(rows: Iterable[Iterable[Any]], header: Iterable[str] | None,
+               rows_per_chunk: int = 2000) -> Iterator[bytes]:
+    """CSV text in chunks, formula-safe, header first (if given)."""
+    buffer = io.StringIO()
+    # Every cell quoted: in a semicolon locale an unquoted `a;-1+1` is two cells, the
+    # second a formula; quoted, it is one cell of text.
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    if header is not None:
+        writer.writerow(header)
+    for count, row in enumerate(rows, 1):
+        writer.writerow([csv_safe(v) for v in row])
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()

@@ -1,0 +1,154 @@
+"""Report parameters and the shapes every report query shares.
+
+Windows are whole UTC hours (the aggregates' resolution): a preset ends with the current
+hour and reaches back its length; a custom range is rounded out to hours. Only the validated
+database identifier and whitelisted sort columns are ever formatted into SQL; every value is
+bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline.store.clickhouse import ClickHouse
+from schemas.event import TlsVersion
+
+HOUR = timedelta(hours=1)
+WEEK = timedelta(days=7)
+PRESETS = {"24h": timedelta(hours=24), "7d": WEEK, "30d": timedelta(days=30),
+           "90d": timedelta(days=90)}
+TLS_VERSIONS: tuple[str, ...] = get_args(TlsVersion)
+MAX_SPAN = timedelta(days=366)
+# What ClickHouse's DateTime holds (the hourly aggregates): a window outside it is a 400.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2106, 1, 1, tzinfo=UTC)
+RangePreset = Literal["24h", "7d", "30d", "90d", "custom"]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # The engine hands back naive datetimes for DateTime('UTC') columns.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+# ---- parameters -------------------------------------------------------------------------
+
+class ReportQuery(BaseModel):
+    """What every report takes: a window, an optional domain and sender search, paging."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    range: RangePreset = "7d"
+    start: datetime | None = Field(None, description="Custom range start (ISO-8601).")
+    end: datetime | None = Field(None, description="Custom range end (ISO-8601).")
+    domain: str | None = Field(None, max_length=255, description="Show data for this domain.")
+    search: str | None = Field(None, max_length=320, description="Sender contains this.")
+    sort: str | None = Field(None, max_length=32, description="Column to sort by.")
+    order: Literal["asc", "desc"] = "desc"
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(50, ge=1, le=1000)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)  # documented: naive times are UTC
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:59-01:00
+            raise ValueError("outside the years 1970 to 2105") from None
+        if not EARLIEST <= value < LATEST:
+            raise ValueError("outside the years 1970 to 2105")
+        return value
+
+    @field_validator("domain", "search")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        value = value.strip().lower() if value else None
+        return value or None
+
+    @model_validator(mode="after")
+    def _custom_needs_bounds(self) -> ReportQuery:
+        if self.range == "custom":
+            if self.start is None or self.end is None:
+                raise ValueError("range=custom needs start and end")
+            if self.end <= self.start:
+                raise ValueError("end must be after start")
+            if self.end - self.start > MAX_SPAN:
+                raise ValueError("a custom range spans at most 366 days")
+        elif self.start is not None or self.end is not None:
+            raise ValueError("start/end are only for range=custom")
+        return self
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        """[since, until) in whole UTC hours."""
+        if self.range == "custom":
+            assert self.start is not None and self.end is not None
+            since = _floor_hour(self.start)
+            until = _floor_hour(self.end) + (HOUR if self.end != _floor_hour(self.end) else
+                                             timedelta(0))
+            return since, until
+        until = _floor_hour(now) + HOUR
+        return until - PRESETS[self.range], until
+
+    def sorted_by(self, allowed: dict[str, str], default: str) -> str:
+        column = allowed.get(self.sort or default, allowed[default])
+        direction = "ASC" if self.order == "asc" else "DESC"
+        # A stable tiebreak keeps pages deterministic.
+        return f"{column} {direction}, sender ASC" if "sender" in allowed else (
+            f"{column} {direction}")
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+def _floor_hour(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _filters(q: ReportQuery, since: datetime, until: datetime, time_col: str = "hour",
+             sender_col: str = "sender", domain_col: str = "sender_domain") -> tuple[
+        str, dict[str, Any]]:
+    clauses = [f"{time_col} >= {{since:DateTime('UTC')}}",
+               f"{time_col} < {{until:DateTime('UTC')}}"]
+    params: dict[str, Any] = {"since": since, "until": until}
+    if q.domain:
+        clauses.append(f"{domain_col} = {{domain:String}}")
+        params["domain"] = q.domain
+    if q.search:
+        clauses.append(f"positionCaseInsensitiveUTF8({sender_col}, {{search:String}}) > 0")
+        params["search"] = q.search
+    return " AND ".join(clauses), params
+
+
+class Page(BaseModel):
+    page: int
+    page_size: int
+    total: int
+
+
+
+
+def two_weeks(now: datetime) -> tuple[datetime, datetime, datetime]:
+    """(before, since, until): the 7 days to the end of the current hour, and the 7 before."""
+    until = _floor_hour(now) + HOUR
+    return until - 2 * WEEK, until - WEEK, until
+
+
+def paged(ch: ClickHouse, q: ReportQuery, base: str, params: dict[str, Any],
+          order: str) -> tuple[Sequence[Any], Page]:
+    """One page of a details table (`base` is its grouped SELECT) and the total it pages."""
+    rows = ch.query_rows(
+        f"{base} ORDER BY {order} LIMIT {{limit:UInt32}} OFFSET {{offset:UInt64}}",
+        {**params, "limit": q.page_size, "offset": q.offset})
+    total = ch.query_rows(f"SELECT count() FROM ({base})", params)[0][0]
+    return rows, Page(page=q.page, page_size=q.page_size, total=total)

@@ -1,0 +1,210 @@
+"""The seed's report: the widget, the flyout, and the two pivots with their tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from pipeline.store.clickhouse import ClickHouse
+from pipeline.store.reports.query import (
+    HOUR,
+    TLS_VERSIONS,
+    Page,
+    ReportQuery,
+    UtcDatetime,
+    _filters,
+    paged,
+    two_weeks,
+)
+from schemas.event import OAUTH_MECHANISMS
+
+# ---- 1. widget --------------------------------------------------------------------------
+
+class Widget(BaseModel):
+    """Distinct users/service accounts that used SMTP AUTH in the last 7 days."""
+
+    senders: int
+    previous_senders: int
+    change: float | None = Field(description="Relative change against the 7 days before.")
+    since: UtcDatetime
+    until: UtcDatetime
+
+
+def widget(ch: ClickHouse, now: datetime) -> Widget:
+    before, since, until = two_weeks(now)
+    sql = (
+        "SELECT uniqExactIf(sender, hour >= {since:DateTime('UTC')}),"
+        " uniqExactIf(sender, hour < {since:DateTime('UTC')})"
+        f" FROM {ch.database}.hourly FINAL"
+        " WHERE sender != '' AND messages > 0"
+        " AND hour >= {before:DateTime('UTC')} AND hour < {until:DateTime('UTC')}"
+    )
+    current, previous = ch.query_rows(sql, {"since": since, "before": before, "until": until})[0]
+    change = (current - previous) / previous if previous else None
+    return Widget(senders=current, previous_senders=previous, change=change, since=since,
+                  until=until)
+
+
+# ---- 2. flyout --------------------------------------------------------------------------
+
+class TlsShare(BaseModel):
+    tls_version: str
+    messages: int
+    share: float
+
+
+class DailyVolume(BaseModel):
+    day: str
+    messages: int
+
+
+class Flyout(BaseModel):
+    since: UtcDatetime
+    until: UtcDatetime
+    tls: list[TlsShare]
+    daily: list[DailyVolume]
+
+
+def _tls_shares(rows: list[tuple[str, int]]) -> list[TlsShare]:
+    total = sum(n for _, n in rows) or 1
+    order = {v: i for i, v in enumerate(TLS_VERSIONS)}
+    return [TlsShare(tls_version=v, messages=n, share=round(n / total, 6))
+            for v, n in sorted(rows, key=lambda r: order.get(r[0], 99))]
+
+
+def _days(since: datetime, until: datetime) -> list[str]:
+    day, last, out = since.date(), (until - HOUR).date(), []
+    while day <= last:
+        out.append(day.isoformat())
+        day += timedelta(days=1)
+    return out
+
+
+def flyout(ch: ClickHouse, now: datetime) -> Flyout:
+    q = ReportQuery(range="7d")
+    since, until = q.window(now)
+    where, params = _filters(q, since, until)
+    tls = ch.query_rows(
+        f"SELECT tls_version, sum(messages) FROM {ch.database}.hourly FINAL WHERE {where}"
+        " GROUP BY tls_version HAVING sum(messages) > 0", params)
+    daily = dict(ch.query_rows(
+        f"SELECT toString(toDate(hour)), sum(messages) FROM {ch.database}.hourly FINAL"
+        f" WHERE {where} GROUP BY 1", params))
+    return Flyout(since=since, until=until, tls=_tls_shares(list(tls)),
+                  daily=[DailyVolume(day=d, messages=daily.get(d, 0))
+                         for d in _days(since, until)])
+
+
+# ---- 3. sending volume ------------------------------------------------------------------
+
+class DomainDay(BaseModel):
+    day: str
+    domain: str
+    messages: int
+
+
+class SenderVolume(BaseModel):
+    sender: str
+    domain: str
+    messages: int
+    tls10: float
+    tls11: float
+    tls12: float
+    tls13: float
+    protocol: str = Field(description="Basic, OAuth, or Basic+OAuth.")
+
+
+class VolumeReport(BaseModel):
+    since: UtcDatetime
+    until: UtcDatetime
+    chart: list[DomainDay]
+    rows: list[SenderVolume]
+    page: Page
+
+
+VOLUME_SORT = {"sender": "sender", "domain": "dom", "messages": "n",
+                "tls10": "tls10", "tls11": "tls11", "tls12": "tls12", "tls13": "tls13"}
+
+
+def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
+    since, until = q.window(now)
+    where, params = _filters(q, since, until)
+    db = ch.database
+    chart = ch.query_rows(
+        f"SELECT toString(toDate(hour)) AS day, sender_domain, sum(messages) AS n"
+        f" FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
+        " GROUP BY day, sender_domain ORDER BY day, sender_domain", params)
+    base = (
+        "SELECT sender, any(sender_domain) AS dom, sum(messages) AS n,"
+        " sumIf(messages, tls_version = 'TLS1.0') / n AS tls10,"
+        " sumIf(messages, tls_version = 'TLS1.1') / n AS tls11,"
+        " sumIf(messages, tls_version = 'TLS1.2') / n AS tls12,"
+        " sumIf(messages, tls_version = 'TLS1.3') / n AS tls13,"
+        " groupUniqArray(if(auth_mechanism IN {oauth:Array(String)}, 'OAuth', 'Basic'))"
+        f" AS protocols FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
+        " AND sender != '' GROUP BY sender")
+    rows, page = paged(ch, q, base, {**params, "oauth": sorted(OAUTH_MECHANISMS)},
+                       q.sorted_by(VOLUME_SORT, "messages"))
+    return VolumeReport(
+        since=since, until=until,
+        chart=[DomainDay(day=d, domain=dom, messages=n) for d, dom, n in chart],
+        rows=[SenderVolume(sender=s, domain=d, messages=n, tls10=round(a, 6),
+                           tls11=round(b, 6), tls12=round(c, 6), tls13=round(e, 6),
+                           protocol="+".join(sorted(p)))
+              for s, d, n, a, b, c, e, p in rows],
+        page=page)
+
+
+# ---- 4. TLS usage -----------------------------------------------------------------------
+
+class TlsDay(BaseModel):
+    day: str
+    tls_version: str
+    messages: int
+
+
+class SenderTls(BaseModel):
+    sender: str
+    domain: str
+    tls_version: str
+    messages: int
+
+
+class TlsReport(BaseModel):
+    since: UtcDatetime
+    until: UtcDatetime
+    totals: list[TlsShare]
+    chart: list[TlsDay]
+    rows: list[SenderTls]
+    page: Page
+
+
+TLS_SORT = {"sender": "sender", "tls_version": "tls_version", "messages": "n",
+             "domain": "dom"}
+
+
+def tls_usage(ch: ClickHouse, q: ReportQuery, now: datetime) -> TlsReport:
+    since, until = q.window(now)
+    where, params = _filters(q, since, until)
+    db = ch.database
+    totals = ch.query_rows(
+        f"SELECT tls_version, sum(messages) FROM {db}.hourly FINAL WHERE {where}"
+        " GROUP BY tls_version HAVING sum(messages) > 0", params)
+    chart = ch.query_rows(
+        f"SELECT toString(toDate(hour)) AS day, tls_version, sum(messages) AS n"
+        f" FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
+        " GROUP BY day, tls_version ORDER BY day, tls_version", params)
+    base = (
+        "SELECT sender, any(sender_domain) AS dom, tls_version,"
+        f" sum(messages) AS n FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
+        " AND sender != '' GROUP BY sender, tls_version")
+    rows, page = paged(ch, q, base, params,
+                       f"{q.sorted_by(TLS_SORT, 'messages')}, tls_version ASC")
+    return TlsReport(
+        since=since, until=until, totals=_tls_shares(list(totals)),
+        chart=[TlsDay(day=d, tls_version=v, messages=n) for d, v, n in chart],
+        rows=[SenderTls(sender=s, domain=d, tls_version=v, messages=n) for s, d, v, n in rows],
+        page=page)
+
+
