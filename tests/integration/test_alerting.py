@@ -11,7 +11,7 @@ from typing import ClassVar
 import pytest
 
 from tests.helpers import consume, create_topics, produce, wait_for
-from tests.unit.test_alerts import EXPECTED, week
+from tests.unit.live.test_alerts import EXPECTED, week
 
 pytestmark = pytest.mark.integration
 

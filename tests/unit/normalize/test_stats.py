@@ -11,7 +11,7 @@ from pipeline.normalize.dialects.base import NormalizeConfig
 from pipeline.normalize.normalizer import Normalizer
 from pipeline.normalize.stats import Stats, shape
 from tests.helpers import ROOT
-from tests.unit.dialect_helpers import RECEIVED
+from tests.unit.normalize.dialect_helpers import RECEIVED
 
 LINES = [
     "Nov 28 10:00:00 mx1 postfix/smtpd[9]: connect from unknown[203.0.113.9]",

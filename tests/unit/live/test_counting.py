@@ -127,3 +127,12 @@ def test_sums_from_deltas_equal_a_rebuild_with_hot_keys_and_moving_event_time():
     # The dedup memory of the hot key stays within the horizon of its event time.
     hot = entries["hot@d0.example"]
     assert min(hot["i"].values()) >= watermark - count.DEDUP_HOURS
+
+
+def test_a_submission_without_an_account_is_no_sender_in_the_live_summary():
+    entry = count.new_entry()
+    event = AuthEvent(event_id="e1", kind="submission", ts=T0, server="mx", source="json",
+                      tls_version="TLS1.2")
+    assert count.apply(entry, event, 1, count.hour_of(T0), 1).counted
+    summary = count.summary(count.rebuild([("", entry)]), T0)
+    assert (summary["messages"], summary["senders"]) == (1, 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.dialect_helpers import pick, run
+from tests.unit.normalize.dialect_helpers import pick, run
 
 F = ("kind", "sender", "auth_mechanism", "client_ip", "client_host", "tls_version", "size",
      "recipients", "message_id")

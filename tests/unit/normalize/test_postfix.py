@@ -10,7 +10,7 @@ from pipeline.normalize.dialects.base import Invalid, NormalizeConfig
 from pipeline.normalize.dialects.postfix import AuthFailed, Client, Disconnect, Queued, Tls, parse
 from pipeline.normalize.normalizer import Normalizer, normalize_lines
 from pipeline.synthetic import LogGenerator
-from tests.unit.dialect_helpers import run as run_lines
+from tests.unit.normalize.dialect_helpers import run as run_lines
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 

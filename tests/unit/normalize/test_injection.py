@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from pipeline.normalize.dialects.common import sender_identity
 from tests.helpers import ARTIFACTS
-from tests.unit.dialect_helpers import run
+from tests.unit.normalize.dialect_helpers import run
 
 EXAMPLES = 600
 TRIED: Counter[str] = Counter()

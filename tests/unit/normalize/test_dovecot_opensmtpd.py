@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.dialect_helpers import pick, run
+from tests.unit.normalize.dialect_helpers import pick, run
 
 DOVECOT_LOGIN = ("Nov 28 10:00:00 mx1 dovecot: submission-login: Login: user=<Alice@Example.com>, "
                  "method=PLAIN, rip=192.0.2.7, lip=10.0.0.5, mpid=1234, TLS, session=<AbCd>")

@@ -93,7 +93,7 @@ def test_absurd_field_values_are_bounded_not_fatal():
 def test_shipper_artefacts_are_taken_off():
     # docker-compose prefixes (tests/realworld/SOURCES.md S22), rsyslog's #011, Exim's own
     # stamp kept inside a syslog message, ISO 8601 with microseconds and Z
-    from tests.unit.dialect_helpers import run
+    from tests.unit.normalize.dialect_helpers import run
     events, rejections = run([
         "dovecot-mailcow_1    | Jan 13 23:01:39 2359d3e20b39 dovecot: submission-login: "
         "Disconnected (auth failed, 1 attempts in 2 secs): user=<a>, method=PLAIN, "

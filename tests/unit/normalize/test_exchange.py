@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.dialect_helpers import pick, run
+from tests.unit.normalize.dialect_helpers import pick, run
 
 HEAD = ("#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,"
         "remote-endpoint,event,data,context")

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.unit.dialect_helpers import pick, run
+from tests.unit.normalize.dialect_helpers import pick, run
 
 F = ("sender", "auth_mechanism", "client_ip", "client_host", "tls_version", "tls_cipher",
      "size", "message_id", "envelope_from", "recipients")
