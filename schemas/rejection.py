@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# How much of the raw input a dead letter carries (the rest is cut).
+RAW_EXCERPT = 4096
 Stage = Literal["decode", "parse", "correlate", "validate", "store"]
 
 

@@ -63,11 +63,11 @@ def normalize(settings: Settings, source: str | None, year: int | None,
     # still collected, just less often; forked workers inherit the setting.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    from pipeline.normalize.normalizer import normalize_config
+    from pipeline.normalize.dialects.base import NormalizeConfig
 
-    options = parallel.Options(normalize_config(settings), settings.max_line_bytes, source,
-                               year, datetime.now(UTC), host.encode() if host else None, keyed,
-                               settings.native_scan)
+    options = parallel.Options(NormalizeConfig.from_settings(settings),
+                               settings.max_line_bytes, source, year, datetime.now(UTC),
+                               host.encode() if host else None, keyed, settings.native_scan)
     err = rejects or sys.stderr
     out = sys.stdout.buffer
     size = parallel.regular_file_size(sys.stdin.fileno())

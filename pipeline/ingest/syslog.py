@@ -126,3 +126,15 @@ def _rfc3164_cached(stamp: str, zone: tzinfo, year_or_hour: int) -> datetime | N
         return datetime(the_year, month, day, hour, minute, second, tzinfo=zone).astimezone(UTC)
     except (ValueError, OverflowError):  # no such day; beyond year 9999 in UTC
         return None
+
+
+# `docker-compose logs` puts `name | ` or `name_1    | ` in front of each line.
+_COMPOSE = re.compile(r"[A-Za-z0-9][\w.-]{0,63} *\| ")
+
+
+def clean(text: str) -> str:
+    """A docker-compose prefix taken off (rsyslog's `#011` is undone in _feed_line, which
+    every decoded line passes, whichever way it was read)."""
+    if "| " in text[:80] and (prefix := _COMPOSE.match(text)) is not None:
+        return text[prefix.end():]
+    return text

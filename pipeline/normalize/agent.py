@@ -16,7 +16,9 @@ import faust
 
 from pipeline.metrics import Metrics
 from pipeline.normalize.acks import AckOrder
-from pipeline.normalize.normalizer import Normalizer, Origin, Outcome, normalize_config
+from pipeline.normalize.dialects.base import NormalizeConfig
+from pipeline.normalize.normalizer import Normalizer
+from pipeline.normalize.outcome import Origin, Outcome
 from pipeline.settings import Settings
 
 
@@ -42,7 +44,7 @@ class NormalizeAgent:
         normalizer = self.normalizers.get(partition)
         if normalizer is None:
             normalizer = self.normalizers[partition] = Normalizer(
-                normalize_config(self.settings), self.settings.max_line_bytes,
+                NormalizeConfig.from_settings(self.settings), self.settings.max_line_bytes,
                 metrics=self.metrics)
         return normalizer
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 import pickle
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pipeline.ingest.envelope import Undecodable, decode
 from pipeline.ingest.scan import Scanner, contains_any, scanner
-from pipeline.ingest.syslog import SyslogLine, from_rfc3164, parse_syslog, year_key
+from pipeline.ingest.syslog import SyslogLine, clean, from_rfc3164, parse_syslog, year_key
 from pipeline.normalize.dialects import BY_NAME, DIALECTS, detect
 from pipeline.normalize.dialects.base import (
     Dialect,
@@ -25,56 +24,19 @@ from pipeline.normalize.dialects.base import (
     Step,
     Token,
 )
+from pipeline.normalize.outcome import Copy, Origin, Outcome
 from schemas.event import AuthEvent
-from schemas.rejection import Rejection, Stage
+from schemas.rejection import RAW_EXCERPT, Rejection, Stage
 
 if TYPE_CHECKING:
     from pipeline.metrics import Metrics
     from pipeline.normalize.stats import Stats
-    from pipeline.settings import Settings
 
-RAW_EXCERPT = 4096
 MAX_REPEAT = 10_000
 _NEVER = datetime.max.replace(tzinfo=UTC)
 # No mail was sent before the epoch; ClickHouse's DateTime (the aggregates) starts there.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[ ?(?P<msg>.*?) ?\]$")
-# `docker-compose logs` puts `name | ` or `name_1    | ` in front of each line.
-_COMPOSE = re.compile(r"[A-Za-z0-9][\w.-]{0,63} *\| ")
-
-
-def clean(text: str) -> str:
-    """A docker-compose prefix taken off (rsyslog's `#011` is undone in _feed_line, which
-    every decoded line passes, whichever way it was read)."""
-    if "| " in text[:80] and (prefix := _COMPOSE.match(text)) is not None:
-        return text[prefix.end():]
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class _Copy:
-    """Token of the n-th copy of a folded repeated line."""
-
-    of: Token
-    seq: int
-
-
-@dataclass(slots=True)
-class Outcome:
-    events: list[AuthEvent] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    released: list[Token] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where an input came from, for dead letters."""
-
-    topic: str | None = None
-    partition: int | None = None
-    offset: int | None = None
-
-
 class Normalizer:
     def __init__(
         self,
@@ -320,7 +282,7 @@ class Normalizer:
         step = Step()
         for seq in range(1, count + 1):
             copy = line._replace(message=repeated["msg"], seq=seq)
-            step.extend(sessions.feed(copy, _Copy(token, seq)))
+            step.extend(sessions.feed(copy, Copy(token, seq)))
         return step
 
     def expire(self, now: datetime | None = None) -> Outcome:
@@ -396,7 +358,7 @@ class Normalizer:
 
     def _release_copies(self, released: list[Token], out: Outcome) -> None:
         for token in released:
-            if isinstance(token, _Copy):
+            if isinstance(token, Copy):
                 left = self._copies[token.of] - 1
                 if left:
                     self._copies[token.of] = left
@@ -429,9 +391,3 @@ def normalize_lines(lines: Iterable[tuple[bytes | None, bytes]], normalizer: Nor
     for number, (key, raw) in enumerate(lines):
         yield normalizer.feed(raw, number, received, key=key)
     yield normalizer.expire(None)
-
-
-def normalize_config(settings: Settings) -> NormalizeConfig:
-    return NormalizeConfig(settings.default_domain, settings.zone,
-                           settings.session_timeout_seconds, settings.max_pending_sessions,
-                           settings.max_clock_skew_seconds)

@@ -31,7 +31,8 @@ from pipeline.ingest.scan import split_lines
 from pipeline.ingest.syslog import parse_syslog
 from pipeline.normalize.dialects import BY_NAME
 from pipeline.normalize.dialects.base import NormalizeConfig
-from pipeline.normalize.normalizer import Normalizer, Outcome
+from pipeline.normalize.normalizer import Normalizer
+from pipeline.normalize.outcome import Outcome
 from schemas.event import AuthEvent
 
 MIN_PARALLEL_BYTES = 16 << 20  # below this, starting processes costs more than it saves

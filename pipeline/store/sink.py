@@ -31,7 +31,7 @@ from pipeline.store.aggregate import month_chunks, recompute_hours, touched_hour
 from pipeline.store.clickhouse import ClickHouse, is_transient
 from schemas.alert import Alert
 from schemas.event import AuthEvent
-from schemas.rejection import Rejection, Stage
+from schemas.rejection import RAW_EXCERPT, Rejection, Stage
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ ALERT_COLUMNS = ("alert_id", "rule", "severity", "key", "ts", "window_start", "w
 MAX_BACKOFF = 30.0
 TS = EVENT_COLUMNS.index("ts")
 MAX_PARTITIONS_PER_INSERT = 90
-RAW_EXCERPT = 4096
 # The hourly aggregates' DateTime holds 1970-01-01 .. 2106-02-07; the normalizer already
 # refuses implausible stamps, this guards what other producers put on the events topic.
 STORABLE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2106, 1, 1, tzinfo=UTC))

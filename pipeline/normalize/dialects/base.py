@@ -6,13 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pipeline.ingest.syslog import SyslogLine
 from pipeline.normalize.correlate import Token
 from schemas.event import AuthEvent
 
-__all__ = ["Dialect", "Invalid", "NormalizeConfig", "Sessions", "Stateless", "Step", "Token"]
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
+__all__ = [
+    "Dialect",
+    "Invalid",
+    "NormalizeConfig",
+    "Sessions",
+    "Stateless",
+    "StatelessDialect",
+    "Step",
+    "Token",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +34,11 @@ class NormalizeConfig:
     session_timeout_seconds: float = 300.0
     max_pending_sessions: int = 50_000
     max_clock_skew_seconds: float = 86_400.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NormalizeConfig:
+        return cls(settings.default_domain, settings.zone, settings.session_timeout_seconds,
+                   settings.max_pending_sessions, settings.max_clock_skew_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,21 +80,6 @@ class Sessions(Protocol):
         ...
 
 
-class Dialect(Protocol):
-    name: str
-    markers: tuple[str, ...]  # substrings every relevant line contains one of
-
-    def claims(self, program: str) -> bool:
-        """Cheap test on the syslog program tag."""
-        ...
-
-    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
-        """A line of the dialect's own log file format (no syslog header), or None."""
-        ...
-
-    def sessions(self, server: str, config: NormalizeConfig) -> Sessions: ...
-
-
 LineParser = Callable[[SyslogLine, NormalizeConfig], "list[AuthEvent] | Invalid | None"]
 
 
@@ -107,3 +109,33 @@ class Stateless:
 
     def oldest(self) -> datetime | None:
         return None
+
+
+class Dialect:
+    """A dialect module's face to the registry: its name, its markers, the syslog program
+    tags it claims (exactly, or by prefix), and its per-server state. A dialect without a log
+    file format of its own keeps `headerless`; one whose events stand on one line subclasses
+    `StatelessDialect` and names its `parse`."""
+
+    name: ClassVar[str]
+    markers: ClassVar[tuple[str, ...]]
+    programs: ClassVar[tuple[str, ...]] = ()
+    prefixes: ClassVar[tuple[str, ...]] = ()
+
+    def claims(self, program: str) -> bool:
+        return program in self.programs or program.startswith(self.prefixes)
+
+    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
+        return None  # logs only through syslog
+
+    def sessions(self, server: str, config: NormalizeConfig) -> Sessions:
+        raise NotImplementedError
+
+
+class StatelessDialect(Dialect):
+    @staticmethod
+    def parse(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invalid | None:
+        raise NotImplementedError
+
+    def sessions(self, server: str, config: NormalizeConfig) -> Sessions:
+        return Stateless(self.parse, config)

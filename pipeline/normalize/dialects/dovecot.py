@@ -20,11 +20,10 @@ the last ones on the line, and a `user=<name` Dovecot cut short keeps its event.
 from __future__ import annotations
 
 import re
-from datetime import tzinfo
 from typing import NamedTuple
 
 from pipeline.ingest.syslog import SyslogLine
-from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, Stateless
+from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, StatelessDialect
 from pipeline.normalize.dialects.common import (
     canonical_ip,
     canonical_tls,
@@ -118,15 +117,9 @@ def parse(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Invali
             for n in range(min(count, 1000))]
 
 
-class Dovecot:
+class Dovecot(StatelessDialect):
     name = NAME
-    markers: tuple[str, ...] = ("submission-login",)
-
-    def claims(self, program: str) -> bool:
-        return program == "dovecot" or program.startswith("dovecot/")
-
-    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
-        return None
-
-    def sessions(self, server: str, config: NormalizeConfig) -> Stateless:
-        return Stateless(parse, config)
+    markers = ("submission-login",)
+    programs = ("dovecot",)
+    prefixes = ("dovecot/",)
+    parse = staticmethod(parse)

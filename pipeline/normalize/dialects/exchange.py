@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from pipeline.ingest.syslog import SyslogLine, parse_rfc3339
 from pipeline.normalize.correlate import Holds, Pending
-from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, Step, Token
+from pipeline.normalize.dialects.base import Dialect, Invalid, NormalizeConfig, Step, Token
 from pipeline.normalize.dialects.common import (
     canonical_ip,
     envelope_address,
@@ -250,15 +250,11 @@ class ExchangeSessions:
         return step
 
 
-class Exchange:
+class Exchange(Dialect):
     name = NAME
-    markers: tuple[str, ...] = ("Z,", "#Fields:")  # every row of a session matters
-
-    def claims(self, program: str) -> bool:
-        return program == PROGRAM
-
-    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
-        return headerless(text, host, zone)
+    markers = ("Z,", "#Fields:")  # every row of a session matters
+    programs = (PROGRAM,)
+    headerless = staticmethod(headerless)  # the receive protocol log is CSV, no syslog
 
     def sessions(self, server: str, config: NormalizeConfig) -> ExchangeSessions:
         return ExchangeSessions(server, config)

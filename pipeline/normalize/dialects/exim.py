@@ -27,7 +27,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from pipeline.ingest.syslog import SyslogLine
-from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, Stateless
+from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, StatelessDialect
 from pipeline.normalize.dialects.common import (
     canonical_ip,
     canonical_tls,
@@ -200,15 +200,9 @@ def _failure(line: SyslogLine, config: NormalizeConfig) -> list[AuthEvent] | Inv
     )]
 
 
-class Exim:
+class Exim(StatelessDialect):
     name = NAME
-    markers: tuple[str, ...] = (" <= ", "authenticator failed")
-
-    def claims(self, program: str) -> bool:
-        return claims(program)
-
-    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
-        return headerless(text, host, zone)
-
-    def sessions(self, server: str, config: NormalizeConfig) -> Stateless:
-        return Stateless(parse, config)
+    markers = (" <= ", "authenticator failed")
+    prefixes = ("exim",)
+    parse = staticmethod(parse)
+    headerless = staticmethod(headerless)  # Exim's mainlog has no syslog header

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 
 from pipeline.ingest.syslog import SyslogLine
 from pipeline.normalize.correlate import Holds, Pending
-from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, Step, Token
+from pipeline.normalize.dialects.base import Dialect, Invalid, NormalizeConfig, Step, Token
 from pipeline.normalize.dialects.common import (
     canonical_ip,
     canonical_tls,
@@ -168,15 +168,10 @@ class OpenSmtpdSessions:
                                                         self.config.max_pending_sessions))
 
 
-class OpenSmtpd:
+class OpenSmtpd(Dialect):
     name = NAME
-    markers: tuple[str, ...] = (" smtp ",)
-
-    def claims(self, program: str) -> bool:
-        return program == "smtpd"
-
-    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
-        return None
+    markers = (" smtp ",)
+    programs = ("smtpd",)
 
     def sessions(self, server: str, config: NormalizeConfig) -> OpenSmtpdSessions:
         return OpenSmtpdSessions(server, config)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from pipeline.ingest.syslog import SyslogLine
 from pipeline.normalize.correlate import Holds, Pending
-from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, Step, Token
+from pipeline.normalize.dialects.base import Dialect, Invalid, NormalizeConfig, Step, Token
 from pipeline.normalize.dialects.common import (
     canonical_tls,
     envelope_address,
@@ -330,15 +330,10 @@ class PostfixSessions:
         return step
 
 
-class Postfix:
+class Postfix(Dialect):
     name = NAME
-    markers: tuple[str, ...] = MARKERS
-
-    def claims(self, program: str) -> bool:
-        return claims(program)
-
-    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
-        return None  # Postfix logs only through syslog
+    markers = MARKERS
+    prefixes = ("postfix",)  # postfix/smtpd, postfix/submission/smtpd, postfix-in/qmgr, …
 
     def sessions(self, server: str, config: NormalizeConfig) -> PostfixSessions:
         return PostfixSessions(server, config)

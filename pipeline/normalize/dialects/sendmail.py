@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 
 from pipeline.ingest.syslog import SyslogLine
 from pipeline.normalize.correlate import Holds, Pending
-from pipeline.normalize.dialects.base import Invalid, NormalizeConfig, Step, Token
+from pipeline.normalize.dialects.base import Dialect, Invalid, NormalizeConfig, Step, Token
 from pipeline.normalize.dialects.common import (
     canonical_ip,
     canonical_tls,
@@ -233,15 +233,11 @@ class SendmailSessions:
                                                         self.config.max_pending_sessions))
 
 
-class Sendmail:
+class Sendmail(Dialect):
     name = NAME
-    markers: tuple[str, ...] = ("STARTTLS=server", "AUTH=server", ": from=", "AUTH failure")
-
-    def claims(self, program: str) -> bool:
-        return program in ("sendmail", "sm-mta", "sm-msp-queue") or program.startswith("sm-")
-
-    def headerless(self, text: str, host: str | None, zone: tzinfo) -> SyslogLine | None:
-        return None
+    markers = ("STARTTLS=server", "AUTH=server", ": from=", "AUTH failure")
+    programs = ("sendmail",)
+    prefixes = ("sm-",)  # sm-mta, sm-msp-queue, …
 
     def sessions(self, server: str, config: NormalizeConfig) -> SendmailSessions:
         return SendmailSessions(server, config)

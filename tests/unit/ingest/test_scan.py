@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pipeline.ingest.scan import ReferenceScanner, native_available, scanner
 from pipeline.normalize.dialects import BY_NAME
 from pipeline.normalize.dialects.base import NormalizeConfig
-from pipeline.normalize.normalizer import Normalizer, Outcome
+from pipeline.normalize.normalizer import Normalizer
+from pipeline.normalize.outcome import Outcome
 from pipeline.synthetic import LogGenerator
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

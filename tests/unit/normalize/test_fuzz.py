@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from pipeline.normalize.dialects import BY_NAME
 from pipeline.normalize.dialects.base import NormalizeConfig
-from pipeline.normalize.normalizer import Normalizer, Outcome
+from pipeline.normalize.normalizer import Normalizer
+from pipeline.normalize.outcome import Outcome
 from pipeline.synthetic import LogGenerator
 from schemas.event import AuthEvent
 from tests.helpers import ARTIFACTS
