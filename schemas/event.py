@@ -32,7 +32,8 @@ OAUTH_MECHANISMS: frozenset[str] = frozenset({"XOAUTH2", "OAUTHBEARER"})
 
 
 @lru_cache(maxsize=8192)  # clients repeat; parsing an address is the costly part
-def _canonical_ip(value: str) -> str:
+def canonical_ip(value: str) -> str:
+    """The canonical text of an IPv4/IPv6 address (the one cache of it for every dialect)."""
     return str(ipaddress.ip_address(value))  # ValueError: a validation error naming the value
 
 
@@ -78,7 +79,7 @@ class AuthEvent(BaseModel):
                 data[name] = None
         ip = data.get("client_ip")
         if isinstance(ip, str):
-            data["client_ip"] = _canonical_ip(ip)
+            data["client_ip"] = canonical_ip(ip)
         mechanism = data.get("auth_mechanism")
         if isinstance(mechanism, str):
             data["auth_mechanism"] = mechanism.upper()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from functools import lru_cache
 
 from pipeline.ingest.syslog import SyslogLine
+from schemas.event import canonical_ip as event_ip
 
 _TLS_LABELS = {
     "tlsv1": "TLS1.0", "tlsv1.0": "TLS1.0", "tls1.0": "TLS1.0", "tls1": "TLS1.0",
@@ -30,15 +30,15 @@ def canonical_tls(label: str | None) -> str:
     return _TLS_LABELS.get(label.strip().lower().replace("_", "."), "unknown")
 
 
-@lru_cache(maxsize=8192)  # clients repeat; parsing an address is the costly part
 def canonical_ip(text: str | None) -> str | None:
+    """An address as logged (`IPv6:` prefix allowed) → canonical text, or None."""
     if not text:
         return None
     text = text.strip()
     if text.lower().startswith("ipv6:"):
         text = text[5:]
     try:
-        return str(ipaddress.ip_address(text))
+        return event_ip(text)
     except ValueError:
         return None
 
