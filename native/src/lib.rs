@@ -1,8 +1,8 @@
-//! `pipeline._scan`: the hot loop of `smtp-auth normalize` over files.
+//! `pipeline.ingest._scan`: the hot loop of `smtp-auth normalize` over files.
 //!
 //! Splits a block of whole log lines, keeps the lines some dialect could care about (one of
 //! the markers, or too long: those become dead letters), and splits the RFC 3164 syslog
-//! header of the plain ASCII ones. `ReferenceScanner` in pipeline/scan.py defines the
+//! header of the plain ASCII ones. `ReferenceScanner` in pipeline/ingest/scan.py defines the
 //! behaviour, and tests/unit/test_scan.py holds the two equal on arbitrary input; anything
 //! unusual (not ASCII, an RFC 3339 stamp, a PRI prefix, JSON) is returned without a header
 //! so that Python's general path decides, exactly as it does line by line.
@@ -36,7 +36,7 @@ fn strip(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// What pipeline/syslog.py's RFC 3164 pattern captures: stamp, host, program, pid, message.
+/// What pipeline/ingest/syslog.py's RFC 3164 pattern captures: stamp, host, program, pid, message.
 struct Header<'a> {
     stamp: &'a [u8],
     host: &'a [u8],
@@ -158,7 +158,7 @@ impl<'a, 'py> Strings<'a, 'py> {
 }
 
 /// Finds the relevant lines of blocks of log text.
-#[pyclass(frozen, module = "pipeline._scan")]
+#[pyclass(frozen, module = "pipeline.ingest._scan")]
 struct Scanner {
     markers: AhoCorasick,
     max_line_bytes: usize,

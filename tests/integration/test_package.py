@@ -107,7 +107,7 @@ def test_wheel_installs_and_runs(built, tmp_path):
         names = z.namelist()
     assert any(n.startswith("schemas/migrations/") and n.endswith(".sql") for n in names)
     assert any(n.startswith("pipeline/web/static/vendor/chart.js/") for n in names)
-    assert any(n.startswith("pipeline/_scan") and n.endswith(".so") for n in names) == (
+    assert any(n.startswith("pipeline/ingest/_scan") and n.endswith(".so") for n in names) == (
         kind == "native"), names
     venv = _fresh_venv(tmp_path, wheel)
     cli = str(venv / "bin/smtp-auth")

@@ -123,7 +123,8 @@ def _db(engine: Any, failing: Callable[[], bool] = lambda: False,
 def test_crash_between_insert_and_commit_then_full_replay(kafka, engine):
     prefix = f"sink{uuid.uuid4().hex[:8]}"
     settings = _settings(kafka, prefix)
-    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=2)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq, settings.topic_alerts],
+                  partitions=2)
     events = _events(1000)
     asyncio.run(_produce(kafka, settings.topic_events, events))
     ch = _db(engine)
@@ -154,7 +155,7 @@ def test_crash_between_insert_and_commit_then_full_replay(kafka, engine):
 
     # The whole topic replayed from offset 0 by a fresh consumer group.
     replay = _settings(kafka, prefix + "r", topic_events=settings.topic_events,
-                       topic_dlq=settings.topic_dlq)
+                       topic_dlq=settings.topic_dlq, topic_alerts=settings.topic_alerts)
     consumed = Metrics()
     asyncio.run(_run_until(
         EventSink(replay, ch, consumed),
@@ -224,7 +225,8 @@ def test_inserts_failing_for_60_seconds_under_load(kafka, engine):
 def test_invalid_records_on_the_events_topic_are_dead_lettered(kafka, engine):
     prefix = f"sink{uuid.uuid4().hex[:8]}"
     settings = _settings(kafka, prefix)
-    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=1)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq, settings.topic_alerts],
+                  partitions=1)
     ch = _db(engine)
 
     async def scenario() -> None:
@@ -248,7 +250,8 @@ def test_a_year_of_history_and_a_year_0001_event_do_not_jam_the_sink(kafka, engi
     0001 stamp broke the hourly recompute; the sink retried either forever."""
     prefix = f"sink{uuid.uuid4().hex[:8]}"
     settings = _settings(kafka, prefix, sink_batch_size=5000, sink_batch_seconds=1.0)
-    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=1)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq, settings.topic_alerts],
+                  partitions=1)
     ch = _db(engine, ttl_days=3650)
     history = [event.model_copy(update={"ts": NOW - timedelta(days=i % 300, hours=1)})
                for i, event in enumerate(_events(1500))]
@@ -281,7 +284,8 @@ class RefusingClickHouse(FaultyClickHouse):
 def test_rows_clickhouse_refuses_are_dead_lettered_and_the_rest_flows(kafka, engine):
     prefix = f"sink{uuid.uuid4().hex[:8]}"
     settings = _settings(kafka, prefix, sink_batch_size=500)
-    create_topics(kafka, [settings.topic_events, settings.topic_dlq], partitions=1)
+    create_topics(kafka, [settings.topic_events, settings.topic_dlq, settings.topic_alerts],
+                  partitions=1)
     ch = RefusingClickHouse(engine, f"s_{uuid.uuid4().hex[:8]}", lambda: False)
     migrate(ch, 90)
     events = _events(1000)
