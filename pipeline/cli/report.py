@@ -106,6 +106,9 @@ def tables(name: str, answer: Any) -> list[tuple[str, list[dict[str, Any]]]]:
                 for r in answer["rows"]]
         page = answer["page"]
         return [(f"{name} (page {page['page']}, {page['total']} rows in all)", rows)]
+    if isinstance(answer, dict):  # one object (the summary): one row, nested parts as text
+        return [(name, [{k: json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v
+                         for k, v in answer.items()}])]
     return [(name, answer)]
 
 

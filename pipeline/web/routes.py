@@ -55,12 +55,16 @@ class Routes:
 
         return view
 
-    async def _export_view(self, web: Any, request: Any) -> Any:
-        try:
-            query = api.parse_query(request.query)
-        except api.BadRequest as exc:
-            return web.json({"error": str(exc), "details": exc.errors}, status=400)
-        return await self._stream_csv(request, query)
+    def _export_view(self) -> Callable[..., Any]:
+        # A plain function, as faust binds a page's handler to its view like a method.
+        async def view(web: Any, request: Any) -> Any:
+            try:
+                query = api.parse_query(request.query)
+            except api.BadRequest as exc:
+                return web.json({"error": str(exc), "details": exc.errors}, status=400)
+            return await self._stream_csv(request, query)
+
+        return view
 
     async def _stream_csv(self, request: Any, query: reports.ReportQuery) -> Any:
         """Stream the export a day at a time: each day is one short call on the ClickHouse
@@ -106,7 +110,7 @@ class Routes:
             return static.static_response(files, name)
 
         for route in REPORTS:
-            view = self._export_view if route.media == CSV else self._report_view(route)
+            view = self._export_view() if route.media == CSV else self._report_view(route)
             app.page(route.path, name=route.name)(view)
 
         @app.page("/openapi.json", name="openapi")
