@@ -14,15 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from pipeline.ingest.kafka import client_options
 from pipeline.metrics import Metrics
@@ -34,6 +34,7 @@ from schemas.event import AuthEvent
 from schemas.rejection import RAW_EXCERPT, Rejection, Stage
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 EVENT_COLUMNS = (
     "event_id", "kind", "ts", "server", "source", "sender", "sender_domain", "envelope_from",
@@ -75,16 +76,21 @@ class Batch:
     rejections: list[Rejection] = field(default_factory=list)
 
 
+def _decoded(records: Sequence[ConsumerRecord], model: type[M], reason: str, batch: Batch,
+             received: datetime) -> Iterator[tuple[ConsumerRecord, M]]:
+    """Each record as its model; one that does not validate is the batch's dead letter."""
+    for record in records:
+        try:
+            yield record, model.model_validate_json(record.value)
+        except ValidationError as exc:
+            batch.rejections.append(_rejection(
+                record, reason, str(exc.errors()[0]["msg"]), "validate", received))
+
+
 def build_batch(records: Sequence[ConsumerRecord], received: datetime) -> Batch:
     batch = Batch()
     seen: set[str] = set()
-    for record in records:
-        try:
-            event = AuthEvent.model_validate_json(record.value)
-        except ValidationError as exc:
-            batch.rejections.append(_rejection(
-                record, "invalid_event", str(exc.errors()[0]["msg"]), "validate", received))
-            continue
+    for record, event in _decoded(records, AuthEvent, "invalid_event", batch, received):
         if not STORABLE[0] <= event.ts < STORABLE[1]:
             batch.rejections.append(_rejection(
                 record, "ts_out_of_range", f"event time {event.ts.isoformat()} is outside "
@@ -108,13 +114,7 @@ def alert_row(alert: Alert) -> list[Any]:
 
 def build_alert_batch(records: Sequence[ConsumerRecord], received: datetime) -> Batch:
     batch = Batch()
-    for record in records:
-        try:
-            alert = Alert.model_validate_json(record.value)
-        except ValidationError as exc:
-            batch.rejections.append(_rejection(
-                record, "invalid_alert", str(exc.errors()[0]["msg"]), "validate", received))
-            continue
+    for record, alert in _decoded(records, Alert, "invalid_alert", batch, received):
         batch.rows.append(alert_row(alert))
         batch.records.append(record)
     return batch
