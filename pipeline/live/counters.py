@@ -43,7 +43,7 @@ class LiveCounters:
             on_recover=self._on_recovered, key_type=str)
         self.aggregates: dict[int, Aggregates] = {}
         self._peer_headers = Access(settings).header()  # credentials for the other workers
-        self.watermarks: dict[int, int] = {}
+        self.watermarks: dict[tuple[int, str], int] = {}  # (partition, server) → newest hour
         self._rebuild = True
         self._prune_due: set[int] = set()  # partitions whose entries the agent must prune
         app.agent(events_topic, name="count")(self._count_agent)
@@ -66,9 +66,13 @@ class LiveCounters:
                 self._prune(partition)
 
     def _count(self, key: str, event: AuthEvent, partition: int, offset: int) -> None:
+        # Lateness by the source's own clock: each server's lines keep their order (one raw
+        # partition), so an event is late only against its server's progress, not against
+        # whichever server a backlog replays faster.
         hour = count.hour_of(event.ts)
-        watermark = max(self.watermarks.get(partition, hour), hour)
-        self.watermarks[partition] = watermark
+        source = (partition, event.server)
+        watermark = max(self.watermarks.get(source, hour), hour)
+        self.watermarks[source] = watermark
         entry = self.table.get(key)
         if entry is None:
             entry = count.new_entry()
@@ -118,7 +122,8 @@ class LiveCounters:
         # Buckets leave by the wall clock (the views' window); ids by this partition's event
         # time, so a replayed old log keeps its dedup memory while it is being replayed.
         window_hour = count.hour_of(self.clock())
-        ids_hour = self.watermarks.get(partition, window_hour)
+        ids_hour = min((w for (p, _), w in self.watermarks.items() if p == partition),
+                       default=window_hour)  # the slowest source: keep its ids long enough
         agg = self.aggregates.get(partition)
         pruned_entries = 0
         for key, entry in list(self.table.items()):

@@ -14,6 +14,7 @@ def test_a_single_object_answer_prints_as_one_row():
               "messages": 3, "senders": 2, "auth_failures": 1,
               "by_tls": {"TLS1.0": 1, "TLS1.2": 2}}
     [(title, rows)] = report.tables("summary", answer)
+    assert title == "summary"
     assert rows == [{**answer, "by_tls": '{"TLS1.0": 1, "TLS1.2": 2}'}]
     out = io.StringIO()
     report.print_tables("summary", answer, Console(file=out, width=200))
