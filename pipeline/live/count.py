@@ -18,13 +18,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from schemas.event import LEGACY_TLS, AuthEvent
 
 WINDOW_HOURS = 7 * 24
 DEDUP_HOURS = 3  # event ids are remembered this long (event time) for duplicate copies
-Entry = dict[str, Any]
+Buckets = dict[str, dict[str, int]]  # hour (as text: JSON keys) → TLS version or IP → n
+
+
+class Entry(TypedDict):
+    """One sender's table value (one changelog record), its keys kept short on purpose."""
+
+    o: int  # the offset of the last event applied
+    d: str | None  # the sender's domain
+    s: Buckets  # submissions: hour → TLS version → n
+    f: Buckets  # failures: hour → client IP → n
+    i: dict[str, int]  # event id → hour, the dedup memory
+    late: int  # events beyond the allowed lateness
+    p: NotRequired[int]  # the events partition that owns the entry (set by the agent)
 
 
 def hour_of(ts: datetime) -> int:
@@ -32,8 +44,6 @@ def hour_of(ts: datetime) -> int:
 
 
 def new_entry() -> Entry:
-    # o: last applied offset; d: domain; s: {hour: {tls: n}} submissions;
-    # f: {hour: {ip: n}} failures; i: {event_id: hour}; late: events beyond lateness
     return {"o": -1, "d": None, "s": {}, "f": {}, "i": {}, "late": 0}
 
 
@@ -93,10 +103,9 @@ def prune(entry: Entry, now_hour: int, ids_hour: int | None = None,
     removed = _delta(entry["d"])
     changed = False
     oldest = now_hour - WINDOW_HOURS
-    for section in ("s", "f"):
-        buckets = entry[section]
+    for buckets, gone in ((entry["s"], removed["s"]), (entry["f"], removed["f"])):
         for key in [k for k in buckets if int(k) <= oldest]:
-            removed[section][key] = buckets.pop(key)
+            gone[key] = buckets.pop(key)
             changed = True
     ids = entry["i"]
     horizon = (now_hour if ids_hour is None else ids_hour) - DEDUP_HOURS
