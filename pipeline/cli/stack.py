@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline.ingest.kafka import ensure_topics
 from pipeline.settings import Settings
 
-KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "kafka.sh"
+KAFKA_SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "kafka.sh"
 
 
 def start_broker(data_dir: Path, port: int | None = None) -> str:
