@@ -98,3 +98,36 @@ def consume(bootstrap: str, topic: str, expected: int, timeout: float) -> list[A
 
 def json_lines(records: Sequence[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
+
+
+LEGACY = {"TLS1.0", "TLS1.1", "SSL3"}
+
+
+def live_truth(truth: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What /live/v1/summary must say for these ground-truth events."""
+    from collections import Counter
+
+    subs = [t for t in truth if t["kind"] == "submission"]
+    by_tls = dict(sorted(Counter(t["tls_version"] for t in subs).items()))
+    legacy = sum(n for tls, n in by_tls.items() if tls in LEGACY)
+    return {"messages": len(subs), "by_tls": by_tls,
+            "senders": len({t["sender"] for t in subs}),
+            "auth_failures": len(truth) - len(subs),
+            "legacy_share": round(legacy / len(subs), 6), "late": 0}
+
+
+def settle_live(worker: Any, expected: dict[str, Any], what: str, timeout: float = 180) -> Any:
+    """Poll the live summary until it equals `expected`; fail with the last answer (and
+    at once if the worker exited). Returns that answer."""
+    last: list[Any] = []
+
+    def equal() -> bool:
+        assert worker.alive(), f"the worker exited:\n{worker.tail()}"
+        last.append(worker.get("/live/v1/summary"))
+        return bool(last[-1] == expected)
+
+    try:
+        wait_for(equal, timeout, what)
+    finally:
+        assert last and last[-1] == expected
+    return last[-1]

@@ -11,40 +11,15 @@ from typing import Any
 import pytest
 
 from pipeline.synthetic import LogGenerator
-from tests.helpers import create_topics, produce, wait_for
+from tests.helpers import create_topics, live_truth, produce, settle_live, wait_for
 
 pytestmark = pytest.mark.integration
-LEGACY = {"TLS1.0", "TLS1.1", "SSL3"}
 
 
 def _wave(count: int, seed: int, start: datetime) -> tuple[list[tuple[bytes, bytes]],
                                                            list[dict[str, Any]]]:
     lines, truth = LogGenerator("postfix", seed, accounts=200).log(count, start, spacing=1.5)
     return [(s.encode(), t.encode()) for s, t in lines], truth
-
-
-def _expected(truth: list[dict[str, Any]]) -> dict[str, Any]:
-    subs = [t for t in truth if t["kind"] == "submission"]
-    by_tls = dict(sorted(Counter(t["tls_version"] for t in subs).items()))
-    legacy = sum(n for tls, n in by_tls.items() if tls in LEGACY)
-    return {"messages": len(subs), "by_tls": by_tls,
-            "senders": len({t["sender"] for t in subs}),
-            "auth_failures": len(truth) - len(subs),
-            "legacy_share": round(legacy / len(subs), 6), "late": 0}
-
-
-def _settle(worker: Any, expected: dict[str, Any], what: str) -> None:
-    last: list[Any] = []
-
-    def equal() -> bool:
-        assert worker.alive(), f"the worker exited:\n{worker.tail()}"
-        last.append(worker.get("/live/v1/summary"))
-        return bool(last[-1] == expected)
-
-    try:
-        wait_for(equal, 180, what)
-    finally:
-        assert last and last[-1] == expected
 
 
 def test_old_logs_across_many_prune_and_expiry_periods(kafka, names, worker_factory):
@@ -59,13 +34,13 @@ def test_old_logs_across_many_prune_and_expiry_periods(kafka, names, worker_fact
     produce(kafka, raw, first)
     worker = worker_factory(SMTP_AUTH_PRUNE_INTERVAL_SECONDS="0.5",
                             SMTP_AUTH_SESSION_TIMEOUT_SECONDS="5").start()
-    _settle(worker, _expected(truth1), "live counters equal to the first wave's truth")
+    settle_live(worker, live_truth(truth1), "live counters equal to the first wave's truth")
     # The second wave moves event time 4.5 hours on: the first wave's ids leave the dedup
     # memory while the agent prunes, pass after pass.
     passes = worker.sample("smtp_auth_counter_prunes_total")
     produce(kafka, raw, second)
-    expected = _expected(truth1 + truth2)
-    _settle(worker, expected, "live counters equal to both waves' truth")
+    expected = live_truth(truth1 + truth2)
+    settle_live(worker, expected, "live counters equal to both waves' truth")
     wait_for(lambda: worker.sample("smtp_auth_counter_prunes_total") >= passes + 3, 60,
              "three more pruning passes")
     assert worker.sample("smtp_auth_counter_pruned_entries_total") > 0
@@ -110,7 +85,7 @@ def test_year_0001_future_stamps_and_300_days_of_history_flow_through(kafka, nam
 
     def live_equals_truth() -> bool:
         assert worker.alive(), worker.tail()
-        return bool(worker.get("/live/v1/summary") == _expected(
+        return bool(worker.get("/live/v1/summary") == live_truth(
             _in_live_window(truth, datetime.now(UTC))))
 
     wait_for(live_equals_truth, 180, "live counters equal to the truth of the last 7 days")
@@ -124,7 +99,7 @@ def test_year_0001_future_stamps_and_300_days_of_history_flow_through(kafka, nam
         return {t["tls_version"]: t["messages"] for t in totals if t["messages"]} == by_tls
 
     wait_for(stored, 120, "ClickHouse to hold all 300 days")
-    week = _expected(_in_live_window(truth, datetime.now(UTC)))
+    week = live_truth(_in_live_window(truth, datetime.now(UTC)))
     assert worker.get("/api/v1/summary")["by_tls"] == week["by_tls"]
     from tests.helpers import consume
     dead = [json.loads(r.value) for r in consume(kafka, names.env["SMTP_AUTH_TOPIC_DLQ"], 2, 30)]

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from pipeline.synthetic import LogGenerator
-from tests.helpers import create_topics, produce, wait_for
+from tests.helpers import create_topics, live_truth, produce, settle_live, wait_for
 
 pytestmark = pytest.mark.integration
-LEGACY = {"TLS1.0", "TLS1.1", "SSL3"}
 
 
 def _corpus(count: int, seed: int) -> tuple[list[tuple[bytes, bytes]], list[dict[str, Any]]]:
@@ -21,19 +20,9 @@ def _corpus(count: int, seed: int) -> tuple[list[tuple[bytes, bytes]], list[dict
     return [(s.encode(), t.encode()) for s, t in lines], truth
 
 
-def _expected(truth: list[dict[str, Any]]) -> dict[str, Any]:
-    subs = [t for t in truth if t["kind"] == "submission"]
-    by_tls = dict(sorted(Counter(t["tls_version"] for t in subs).items()))
-    legacy = sum(n for tls, n in by_tls.items() if tls in LEGACY)
-    return {"messages": len(subs), "by_tls": by_tls,
-            "senders": len({t["sender"] for t in subs}),
-            "auth_failures": len(truth) - len(subs),
-            "legacy_share": round(legacy / len(subs), 6), "late": 0}
-
-
 def test_counters_are_exact_after_a_sigkill(kafka, names, worker_factory):
     items, truth = _corpus(3000, seed=31)
-    expected = _expected(truth)
+    expected = live_truth(truth)
     create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=2)
     produce(kafka, names.env["SMTP_AUTH_TOPIC_RAW"], items)
     worker = worker_factory(SMTP_AUTH_SINK_BATCH_SECONDS="0.1").start()
@@ -41,16 +30,7 @@ def test_counters_are_exact_after_a_sigkill(kafka, names, worker_factory):
     worker.kill()
     assert 0 < seen < expected["messages"], "the kill must land mid-stream"
     worker.start()
-    last: list[Any] = []
-
-    def settled() -> bool:
-        last.append(worker.get("/live/v1/summary"))
-        return bool(last[-1] == expected)
-
-    try:
-        wait_for(settled, 180, "live counters equal to the ground truth")
-    finally:
-        assert last[-1] == expected
+    settle_live(worker, expected, "live counters equal to the ground truth")
     # ClickHouse agrees with the live counters over the same window: the TLS totals, and
     # the widget's distinct senders (both count whole hours of the last 7 days).
     stored = wait_for(lambda: (s := worker.get("/api/v1/summary"))["messages"]
@@ -65,7 +45,7 @@ def test_counters_are_exact_after_a_sigkill(kafka, names, worker_factory):
 
 def test_every_worker_gives_the_same_answers(kafka, names, worker_factory):
     items, truth = _corpus(1500, seed=32)
-    expected = _expected(truth)
+    expected = live_truth(truth)
     two = {"SMTP_AUTH_TOPIC_PARTITIONS": "2"}
     create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=2)
     a = worker_factory(**two).start()
@@ -104,21 +84,12 @@ def test_two_servers_replayed_at_different_speeds_end_exact(kafka, names, worker
     create_topics(kafka, [raw], partitions=2)
     produce(kafka, raw, first)
     worker = worker_factory().start()
-    expected_first = _expected([t for t in truth if t["server"] == servers[0]])
+    expected_first = live_truth([t for t in truth if t["server"] == servers[0]])
     wait_for(lambda: worker.get("/live/v1/summary") == expected_first, 180,
              f"live counters of {servers[0]} alone")
     produce(kafka, raw, second)
-    expected = _expected(truth)
-    last: list[Any] = []
-
-    def settled() -> bool:
-        last.append(worker.get("/live/v1/summary"))
-        return bool(last[-1] == expected)
-
-    try:
-        wait_for(settled, 180, "live counters equal to both servers' truth")
-    finally:
-        assert last[-1] == expected  # late == 0 included
+    expected = live_truth(truth)
+    last = settle_live(worker, expected, "live counters equal to both servers' truth")
     stored = wait_for(lambda: (s := worker.get("/api/v1/summary"))["messages"]
                       == expected["messages"] and s, 60, "ClickHouse totals")
-    assert stored["by_tls"] == expected["by_tls"] == last[-1]["by_tls"]
+    assert stored["by_tls"] == expected["by_tls"] == last["by_tls"]
