@@ -137,7 +137,7 @@ class Alerting:
         # ClickHouse gets them from the alerts topic through the sink, which retries and
         # writes idempotently (alert ids are stable): an outage cannot lose an alert here.
         for alert in alerts:
-            log.warning("ALERT %s %s: %s", alert.rule, alert.key, alert.message)
+            log.info("ALERT %s %s: %s", alert.rule, alert.key, alert.message)  # data, not a fault
             self.metrics.alerts.labels(alert.rule).inc()
             await self.alerts_topic.send(key=alert.alert_id.encode(),
                                          value=alert.model_dump_json().encode())
