@@ -29,7 +29,9 @@ from pipeline.store.aggregate import recompute_hours
 from pipeline.store.clickhouse import ClickHouse, connect, migrate
 from pipeline.store.reports import ReportQuery
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+# The current hour, not a fixed date: the tables' 90-day TTL would otherwise expire the
+# oldest generated days unevenly in the two tables being compared.
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def populate(ch: ClickHouse, senders: int, now: datetime = NOW) -> int:

@@ -67,10 +67,10 @@ class Routes:
         return view
 
     async def _stream_csv(self, request: Any, query: reports.ReportQuery) -> Any:
-        """Stream the export a day at a time: each day is one short call on the ClickHouse
-        thread (query and CSV), so reports and the sink run between days, and a client that
-        goes away, or stops reading for export_write_timeout_seconds, is cut off without
-        holding anything."""
+        """Stream the export a slice (reports.SLICE_DAYS) at a time: each slice is one bounded
+        call on the ClickHouse thread (query and CSV), so reports and the sink run between
+        slices, and a client that goes away, or stops reading for
+        export_write_timeout_seconds, is cut off without holding anything."""
         from aiohttp import web as aioweb
 
         now = self.clock()

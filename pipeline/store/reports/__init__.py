@@ -26,6 +26,7 @@ from pipeline.store.reports.beyond import (
 from pipeline.store.reports.export import (
     EXPORT_COLUMNS,
     FORMULA_PREFIXES,
+    SLICE_DAYS,
     csv_chunks,
     csv_safe,
     export_rows,
@@ -75,6 +76,7 @@ __all__ = [
     "MAX_SPAN",
     "PRESETS",
     "REMEDIATION_SORT",
+    "SLICE_DAYS",
     "TLS_SORT",
     "TLS_VERSIONS",
     "VOLUME_SORT",

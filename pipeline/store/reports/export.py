@@ -1,4 +1,4 @@
-"""Request report: the detailed CSV of any range, a day at a time, formula-safe."""
+"""Request report: the detailed CSV of any range, a week at a time, formula-safe."""
 
 from __future__ import annotations
 
@@ -22,13 +22,20 @@ EXPORT_COLUMNS = ("date", "sender", "domain", "auth_mechanism", "auth_protocol",
                   "first_seen", "last_seen")
 
 
+# Days per export query. Each query holds the one ClickHouse thread while it runs: a week
+# is about 3 s at a million senders (reports and the sink wait that long at most), and runs
+# 1.4x as fast as a query per day (measured: 75k against 54k rows/s at 1M senders).
+SLICE_DAYS = 7
+
+
 def export_slices(q: ReportQuery, now: datetime) -> list[tuple[datetime, datetime]]:
-    """The window cut at UTC midnights: every export row is one day's, so a slice holds
-    whole rows, and each slice is one short query (the events table is partitioned by day)."""
+    """The window cut at UTC midnights, SLICE_DAYS at a time: every export row is one day's,
+    so a slice holds whole rows, and each slice is one bounded query (the events table is
+    partitioned by day)."""
     since, until = q.window(now)
     slices = []
     while since < until:
-        midnight = since.replace(hour=0) + timedelta(days=1)
+        midnight = since.replace(hour=0) + timedelta(days=SLICE_DAYS)
         slices.append((since, min(midnight, until)))
         since = slices[-1][1]
     return slices
@@ -52,7 +59,7 @@ def export_slice(ch: ClickHouse, q: ReportQuery, since: datetime,
 
 
 def export_rows(ch: ClickHouse, q: ReportQuery, now: datetime) -> Iterator[tuple[Any, ...]]:
-    """Every row of the window, a day at a time (any size; one day is held in memory)."""
+    """Every row of the window, a slice at a time (any size; one slice is held in memory)."""
     for since, until in export_slices(q, now):
         yield from export_slice(ch, q, since, until)
 
