@@ -198,7 +198,7 @@ def test_inserts_failing_for_60_seconds_under_load(kafka, engine):
             for alert in alerts:
                 await producer.send(settings.topic_alerts, alert.model_dump_json().encode(),
                                     key=alert.alert_id.encode())
-                await asyncio.sleep(0.5)  # spread over the fault window
+                await asyncio.sleep(0.5)  # poll: spread over the fault window (pacing, not a wait)
             for alert in alerts[:10]:  # a replayed copy: same ids, stored once
                 await producer.send(settings.topic_alerts, alert.model_dump_json().encode())
             await producer.flush()
