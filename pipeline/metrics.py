@@ -36,10 +36,12 @@ class Metrics:
                                         "Alert webhook deliveries that failed", ["stage"],
                                         registry=r)
         self.counter_prunes = Counter("smtp_auth_counter_prunes",
-                                      "Passes of the live counters' pruning over a partition",
+                                      "Passes of the live counters' pruning",
                                       registry=r)
         self.counter_pruned_entries = Counter("smtp_auth_counter_pruned_entries",
                                               "Live counter entries that pruning rewrote",
                                               registry=r)
+        self.counted = Counter("smtp_auth_counted_events",
+                               "Events read by the live counters (copies included)", registry=r)
         self.sink_batch = Histogram("smtp_auth_sink_batch_rows", "Rows per insert",
                                     buckets=(1, 10, 100, 1000, 5000, 20000), registry=r)

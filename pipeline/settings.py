@@ -121,6 +121,16 @@ class Settings(BaseSettings):
     export_write_timeout_seconds: float = Field(
         30.0, gt=0, le=3600,
         description="A CSV download whose client reads nothing for this long is cut off.")
+    normalize_batch_size: int = Field(
+        5000, ge=1, le=100_000,
+        description="Raw lines normalized per batch (one fetch, one round of produce acks, "
+                    "one commit).")
+    count_batch_size: int = Field(
+        5000, ge=1, le=100_000,
+        description="Events counted per flush of the live counters (one changelog record "
+                    "per sender per flush).")
+    count_batch_seconds: float = Field(
+        0.2, gt=0, le=10, description="Max wait before a partial flush of the counters.")
     sink_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Max events per insert.")
     sink_batch_seconds: float = Field(1.0, gt=0, le=60, description="Max wait to fill a batch.")
 

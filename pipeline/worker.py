@@ -1,10 +1,11 @@
 """The faust worker: composition only. It builds the app and hands each stage what it needs.
 
 Agents, tasks and topics have stable names:
-  normalize   smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq
-              (pipeline/normalize/agent.py)
-  count       smtp-auth.events → the live counters table and /live/v1 (pipeline/live/)
-  signal, alert  smtp-auth.events → smtp-auth.alerts (+ webhook) (pipeline/live/alerting.py)
+  normalize   smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq, a plain
+              consumer task, a fetch at a time (pipeline/normalize/agent.py says why)
+  count       smtp-auth.events → the live counters table and /live/v1 (pipeline/live/), and
+              the alert signals from the same decoded events
+  alert       alert signals → smtp-auth.alerts (+ webhook) (pipeline/live/alerting.py)
   sink        smtp-auth.events + smtp-auth.alerts → ClickHouse, a plain consumer task
               (pipeline/store/sink.py says why it is not an agent)
   web         /ui/, /api/v1/…, /openapi.json, /metrics, /healthz, /readyz (pipeline/web/) on
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import faust
@@ -69,27 +70,31 @@ class Pipeline:
             table_standby_replicas=0,  # live views gather from active owners only
             producer_acks=-1,
         )
-        raw = app.topic(s.topic_raw, key_type=bytes, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw")
         events = app.topic(s.topic_events, key_serializer="raw", value_serializer="raw")
-        dlq = app.topic(s.topic_dlq, key_serializer="raw", value_serializer="raw")
-        self.normalize = NormalizeAgent(app, s, raw, events, dlq, self.metrics, clock)
-        self.live = LiveCounters(app, s, events, clock, self.metrics)
-        self.alerting = Alerting(app, s, events, self.metrics, clock)
-        app.task(self._sink_task)
+        self.normalize = NormalizeAgent(s, self.metrics, clock)
+        self.alerting = Alerting(app, s, self.metrics, clock)
+        self.live = LiveCounters(app, s, events, clock, self.metrics, [self.alerting])
+        app.task(self._guarded("normalize", self.normalize.run))
+        app.task(self._guarded("sink", self.sink.run))
         self.health = Health(ch, self.sink, self.metrics, self.normalize.lag,
                              self.normalize.assigned, clock)
         app.timer(s.status_interval_seconds, name="status-line")(self._status_line)
         self.routes = Routes(app, s, ch, self.metrics, self.health, clock)
 
-    async def _sink_task(self) -> None:
-        try:
-            await self.sink.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("sink failed")
-            await self.app.crash(exc)
+    def _guarded(self, name: str, run: Callable[[], Awaitable[None]]
+                 ) -> Callable[[], Awaitable[None]]:
+        """A plain-consumer stage as a faust task: if it fails, the worker stops (and is
+        restarted) rather than running on without it."""
+        async def task() -> None:
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("%s failed", name)
+                await self.app.crash(exc)
+        task.__name__ = task.__qualname__ = f"{name}_task"
+        return task
 
     async def _status_line(self) -> None:
         log.info(self.health.status_line())

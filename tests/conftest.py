@@ -96,12 +96,13 @@ class WorkerProcess:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     starts: int = field(default=0)
+    module: str = "pipeline.cli"  # tests.failpoints: the same worker with a failpoint armed
 
     def start(self) -> WorkerProcess:
         self.starts += 1
         handle = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker"], env=self.env, cwd=ROOT,
+            [sys.executable, "-m", self.module, "worker"], env=self.env, cwd=ROOT,
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self._healthy, 90, f"worker on port {self.port} (log {self.log})")
         return self

@@ -1,8 +1,8 @@
-"""Alert wiring: the `signal` and `alert` agents, the alert state table, the outputs.
+"""Alert wiring: the signals, the `alert` agent, the alert state table, the outputs.
 
-  signal   smtp-auth.events → <app>-alert-signals, keyed by what a rule is about (an IP, an
-           account, a domain), so each key's signals meet in one partition; plus watermark
-           ticks, so windows close even when no signal comes.
+  signals  smtp-auth.events (decoded once, by the count agent) → <app>-alert-signals, keyed
+           by what a rule is about (an IP, an account, a domain), so each key's signals meet
+           in one partition; plus watermark ticks, so windows close even when no signal comes.
   alert    <app>-alert-signals → decisions (pipeline/live/decide.py) → smtp-auth.alerts (which
            the sink writes to ClickHouse's `alerts` table) and an optional webhook (retried
            with back-off, in the background, never blocking the stream).
@@ -20,8 +20,8 @@ from typing import Any
 
 import aiohttp
 import faust
-from pydantic import ValidationError
 
+from pipeline.live.changelog import PartitionStore, TableWriter
 from pipeline.live.decide import AlertConfig, AlertEngine, Signal, pending, signals_for
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
@@ -45,8 +45,8 @@ def alert_config(s: Settings) -> AlertConfig:
 
 
 class Alerting:
-    def __init__(self, app: faust.App, settings: Settings, events_topic: Any,
-                 metrics: Metrics, clock: Callable[[], datetime]) -> None:
+    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics,
+                 clock: Callable[[], datetime]) -> None:
         self.app = app
         self.settings = settings
         self.metrics = metrics
@@ -59,31 +59,37 @@ class Alerting:
                                       value_serializer="raw")
         self.table = app.Table("alert-state", default=None, partitions=self.partitions,
                                key_type=str, on_recover=self._on_recovered)
+        self.writer = TableWriter(self.table)
         self.engines: dict[int, AlertEngine] = {}
         self._newest: dict[int, float] = {}      # source partition → newest event time
         self._ticked: dict[int, float] = {}      # source partition → wall time of last tick
         self._webhook: asyncio.Queue[Alert] = asyncio.Queue(maxsize=10_000)
-        app.agent(events_topic, name="signal")(self._signal_agent)
+        self._outbox: list[tuple[bytes, bytes]] = []
+        self._seen: dict[int, float] = {}  # source partition → newest, not yet flushed
         app.agent(self.signals, name="alert")(self._alert_agent)
         app.timer(TICK_SECONDS, name="alert-ticks")(self._tick)
         if settings.alert_webhook_url:
             app.task(self._webhook_task)
 
     # ---- signal: events → keyed signals -------------------------------------------------
-    async def _signal_agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                parsed = AuthEvent.model_validate_json(event.message.value)
-            except ValidationError:
-                continue
-            source = event.message.partition
-            ts = parsed.ts.timestamp()
-            self._newest[source] = max(self._newest.get(source, ts), ts)
-            for signal in signals_for(parsed):
-                await self.signals.send(key=signal.key.encode(), value=json.dumps({
-                    "k": signal.key, "ts": signal.ts, "a": signal.account,
-                    "id": signal.event_id, "src": source,
-                    "max": self._newest[source]}).encode())
+    # Fed by the count agent (pipeline/live/counters.py), which decodes each event once.
+    def observe(self, event: AuthEvent, source: int) -> None:
+        ts = event.ts.timestamp()
+        newest = self._seen[source] = max(self._seen.get(source, self._newest.get(source, ts)),
+                                          ts)
+        for signal in signals_for(event):
+            self._outbox.append((signal.key.encode(), json.dumps({
+                "k": signal.key, "ts": signal.ts, "a": signal.account,
+                "id": signal.event_id, "src": source, "max": newest}).encode()))
+
+    async def flush(self) -> None:
+        """Hand the batch's signals to the producer before the batch is acknowledged."""
+        outbox, self._outbox = self._outbox, []
+        for key, value in outbox:
+            await self.signals.send(key=key, value=value, force=True)
+        # Only now may the ticks carry the batch's event times: a tick that overtook the
+        # batch's signals would close their windows before they arrive.
+        self._newest.update(self._seen)
 
     async def _tick(self) -> None:
         """Watermark ticks to every signal partition. They are judged by the alert agent
@@ -100,7 +106,8 @@ class Alerting:
     def _engine(self, partition: int) -> AlertEngine:
         engine = self.engines.get(partition)
         if engine is None:
-            engine = self.engines[partition] = AlertEngine(self.config, self.table)
+            engine = self.engines[partition] = AlertEngine(
+                self.config, PartitionStore(self.writer, partition))
         return engine
 
     async def _alert_agent(self, stream: Any) -> None:
@@ -110,7 +117,9 @@ class Alerting:
                 engine = self._engine(event.message.partition)
                 engine.advance(int(record["src"]), float(record["max"]))
                 if record.get("tick"):
-                    await self._publish(engine.tick())
+                    alerts = engine.tick()
+                    await self.writer.flush()
+                    await self._publish(alerts)
                     continue
                 signal = Signal(record["k"], float(record["ts"]), record.get("a", ""),
                                 record.get("id", ""))
@@ -118,10 +127,11 @@ class Alerting:
                 log.warning("unreadable alert signal at %s", event.message.offset)
                 continue
             alerts = engine.feed(signal)
-            state = self.table.get(signal.key)
+            state = self.writer.get(signal.key)
             if state is not None and state.get("p") != event.message.partition:
                 state["p"] = event.message.partition
-                self.table[signal.key] = state
+                self.writer.set(signal.key, state, event.message.partition)
+            await self.writer.flush()
             await self._publish(alerts)
 
     async def _on_recovered(self) -> None:

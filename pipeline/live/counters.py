@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import faust
 from pydantic import ValidationError
 
 from pipeline.live import count
+from pipeline.live.changelog import TableWriter
 from pipeline.live.count import Aggregates
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
@@ -30,10 +31,21 @@ log = logging.getLogger(__name__)
 TOP = 20
 
 
+class Observer(Protocol):
+    """Another consumer of the counted events (the alert signals): it sees each decoded
+    event, and flushes what it derived before the batch is acknowledged."""
+
+    def observe(self, event: AuthEvent, partition: int) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
 class LiveCounters:
     def __init__(self, app: faust.App, settings: Settings, events_topic: Any,
-                 clock: Callable[[], datetime], metrics: Metrics) -> None:
+                 clock: Callable[[], datetime], metrics: Metrics,
+                 observers: Sequence[Observer] = ()) -> None:
         self.app = app
+        self.observers = list(observers)  # the alert signals read the same decoded events
         self.settings = settings
         self.clock = clock
         self.metrics = metrics
@@ -41,6 +53,7 @@ class LiveCounters:
         self.table = app.Table(
             "sender-counts", default=None, partitions=settings.topic_partitions,
             on_recover=self._on_recovered, key_type=str)
+        self.writer = TableWriter(self.table)
         self.aggregates: dict[int, Aggregates] = {}
         self._peer_headers = Access(settings).header()  # credentials for the other workers
         self.watermarks: dict[tuple[int, str], int] = {}  # (partition, server) → newest hour
@@ -53,17 +66,33 @@ class LiveCounters:
 
     # ---- counting ---------------------------------------------------------------------
     async def _count_agent(self, stream: Any) -> None:
-        async for event in stream.events():
+        """A batch at a time: each event is decoded once (for the counters and the alert
+        signals), each touched sender's entry is written once per batch, and the batch is
+        acknowledged only after its changelog records and signals are with the producer
+        (faust flushes the producer before it commits an offset)."""
+        stream = stream.noack()
+        s = self.settings
+        async for batch in stream.noack_take(s.count_batch_size, s.count_batch_seconds):
             self._ensure_aggregates()
-            try:
-                parsed = AuthEvent.model_validate_json(event.message.value)
-            except ValidationError:
-                continue  # the sink dead-letters it; nothing to count
-            key = (event.message.key or b"").decode("utf-8", errors="replace")
-            partition = event.message.partition
-            self._count(key, parsed, partition, event.message.offset)
-            if partition in self._prune_due:
-                self._prune(partition)
+            for event in batch:
+                message = event.message
+                partition = message.partition
+                try:
+                    parsed = AuthEvent.model_validate_json(message.value)
+                except ValidationError:
+                    continue  # the sink dead-letters it; nothing to count
+                key = (message.key or b"").decode("utf-8", errors="replace")
+                self._count(key, parsed, partition, message.offset)
+                for observer in self.observers:
+                    observer.observe(parsed, partition)
+            if self._prune_due:
+                self._prune()
+            await self.writer.flush()  # one changelog record per touched sender
+            for observer in self.observers:
+                await observer.flush()
+            self.metrics.counted.inc(len(batch))
+            for event in batch:
+                await stream.ack(event)
 
     def _count(self, key: str, event: AuthEvent, partition: int, offset: int) -> None:
         # Lateness by the source's own clock: each server's lines keep their order (one raw
@@ -73,7 +102,7 @@ class LiveCounters:
         source = (partition, event.server)
         watermark = max(self.watermarks.get(source, hour), hour)
         self.watermarks[source] = watermark
-        entry = self.table.get(key)
+        entry = self.writer.get(key)
         if entry is None:
             entry = count.new_entry()
         entry["p"] = partition
@@ -84,7 +113,7 @@ class LiveCounters:
             agg.add(key, applied.removed, -1)
         if applied.added is not None:
             agg.add(key, applied.added)
-        self.table[key] = entry  # one changelog record: counts, offset and ids together
+        self.writer.set(key, entry, partition)  # the counts, offset and ids: one record
 
     def _ensure_aggregates(self) -> None:
         """After an assignment, rebuild the sums from the recovered table entries."""
@@ -111,29 +140,31 @@ class LiveCounters:
         self._rebuild = True
 
     async def _prune_tick(self) -> None:
-        """Only marks the partitions due: faust writes a table key (and its changelog, to the
-        current event's partition) only from inside that partition's stream iteration, so the
-        count agent prunes a partition's entries when its next event arrives. An idle
-        partition keeps its old buckets until then; the views skip them by their window."""
+        """Only marks the partitions due: the count agent prunes between two batches, so
+        an entry is never changed by two hands at once, and its changelog record goes to
+        its own partition. An idle worker keeps old buckets until its next batch; the views
+        skip them by their window."""
         self._prune_due |= self._active()
 
-    def _prune(self, partition: int) -> None:
-        self._prune_due.discard(partition)
-        # Buckets leave by the wall clock (the views' window); ids by this partition's event
+    def _prune(self) -> None:
+        due, self._prune_due = self._prune_due & self._active(), set()
+        # Buckets leave by the wall clock (the views' window); ids by the partition's event
         # time, so a replayed old log keeps its dedup memory while it is being replayed.
         window_hour = count.hour_of(self.clock())
-        ids_hour = min((w for (p, _), w in self.watermarks.items() if p == partition),
-                       default=window_hour)  # the slowest source: keep its ids long enough
-        agg = self.aggregates.get(partition)
+        ids_hour = {p: min((w for (q, _), w in self.watermarks.items() if q == p),
+                           default=window_hour)  # the slowest source: keep its ids long enough
+                    for p in due}
         pruned_entries = 0
-        for key, entry in list(self.table.items()):
-            if entry is None or entry.get("p") != partition:
+        for key, entry in self.writer.items():  # one walk for all due partitions
+            partition = entry.get("p") if entry is not None else None
+            if partition not in due:
                 continue
-            removed = count.prune(entry, window_hour, ids_hour)
+            removed = count.prune(entry, window_hour, ids_hour[partition])
             if removed is not None:
+                agg = self.aggregates.get(partition)
                 if agg is not None:
                     agg.add(key, removed, -1)
-                self.table[key] = entry
+                self.writer.set(key, entry, partition)
                 pruned_entries += 1
         self.metrics.counter_prunes.inc()
         self.metrics.counter_pruned_entries.inc(pruned_entries)

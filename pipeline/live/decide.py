@@ -250,11 +250,24 @@ class AlertEngine:
             if state is None:
                 self.pending.discard(key)
                 continue
-            alerts += decide(key, state, mark, self.config)
-            self.store[key] = state
+            before = _material(state)
+            decided = decide(key, state, mark, self.config)
+            alerts += decided
+            # A tick moves every open key's `done` mark; writing each of them every tick
+            # would be a changelog record per open key per tick. Written when more changed:
+            # after a restart an older mark only judges the same stored signals again.
+            if decided or _material(state) != before:
+                self.store[key] = state
             if not pending(state):
                 self.pending.discard(key)
         return alerts
+
+
+def _material(state: State) -> tuple[Any, ...]:
+    """What of a state matters beyond its `done` mark (see AlertEngine.tick)."""
+    return (len(state["ev"]), len(state["h"]), len(state["ids"]), state["first"],
+            state.get("fired"), state["cool"],
+            sorted((k, v) for k, v in state.items() if k.startswith("cool:")))
 
 
 def run_alerts(events: Any, config: AlertConfig | None = None) -> list[Alert]:

@@ -1,19 +1,34 @@
-"""The `normalize` agent: smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq.
+"""The `normalize` stage: smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq.
 
-Wiring around the pure normalizer. Acks are manual: a raw line is acked when everything it
-contributed to has been emitted, and acks leave in offset order (pipeline/normalize/acks.py),
-so a restart replays the lines of still-open sessions and rebuilds them. Sessions of a
+Wiring around the pure normalizer, a Kafka fetch at a time. It is a plain aiokafka consumer
+(group `<app_id>-normalize`) in a faust task rather than a faust agent: faust hands a stream
+one message at a time through several asyncio tasks each, which caps a worker at a few
+thousand raw lines a second on this project's test machine (bench/RESULTS.md), while a mail
+log is mostly lines no dialect cares about. Here a fetch of up to `normalize_batch_size`
+lines is normalized in one call, its events and dead letters are handed to the producer
+without waiting for each, and only once the broker has acknowledged all of them are the
+raw offsets committed.
+
+Commits keep the offset discipline of pipeline/normalize/acks.py: a raw line is committed
+only when everything it contributed to has been emitted, so a restart (or the next owner of
+the partition) replays the lines of still-open sessions and rebuilds them. Sessions of a
 server that went quiet end by the receive clock, only on a partition read to its end.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from pipeline.ingest.kafka import client_options
 from pipeline.metrics import Metrics
 from pipeline.normalize.acks import AckOrder
 from pipeline.normalize.dialects.base import NormalizeConfig
@@ -21,24 +36,28 @@ from pipeline.normalize.normalizer import Normalizer
 from pipeline.normalize.outcome import Origin, Outcome
 from pipeline.settings import Settings
 
+log = logging.getLogger(__name__)
 
-class NormalizeAgent:
-    def __init__(self, app: faust.App, settings: Settings, raw_topic: Any, events_topic: Any,
-                 dlq_topic: Any, metrics: Metrics, clock: Callable[[], datetime]) -> None:
-        self.app = app
+
+class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, settings: Settings, metrics: Metrics,
+                 clock: Callable[[], datetime]) -> None:
         self.settings = settings
-        self.events_topic = events_topic
-        self.dlq_topic = dlq_topic
         self.metrics = metrics
         self.clock = clock
         self.normalizers: dict[int, Normalizer] = {}
-        self.acks: AckOrder[Any] = AckOrder()
-        self._ack_stream: Any = None
-        self._fed: dict[int, int] = {}  # raw partition → offset of the last line fed
-        app.agent(raw_topic, name="normalize")(self._agent)
-        app.timer(max(1.0, settings.session_timeout_seconds / 10), name="expire-idle")(
-            self._expire)
-        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # stub
+        self.acks: AckOrder[int] = AckOrder()  # tokens are the raw offsets
+        self._fed: dict[int, int] = {}        # raw partition → offset of the last line fed
+        self._commit: dict[int, int] = {}     # raw partition → next offset safe to commit
+        self._committed: dict[int, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._sent: list[asyncio.Future[Any]] = []
+        # A batch is normalized, produced and committed under this lock; a rebalance takes
+        # it too, so a revoked partition's state is dropped only between batches.
+        self._lock = asyncio.Lock()
+        self._expire_every = max(1.0, settings.session_timeout_seconds / 10)
+        self._expired_at = time.monotonic()
 
     def _normalizer(self, partition: int) -> Normalizer:
         normalizer = self.normalizers.get(partition)
@@ -48,63 +67,133 @@ class NormalizeAgent:
                 metrics=self.metrics)
         return normalizer
 
-    async def _agent(self, stream: Any) -> None:
-        stream = stream.noack()
-        self._ack_stream = stream
-        async for event in stream.events():
-            message = event.message
-            self.acks.fed(message.partition, message.offset)
-            self._fed[message.partition] = message.offset
-            outcome = self._normalizer(message.partition).feed(
-                message.value or b"", event, self.clock(),
-                Origin(message.topic, message.partition, message.offset), key=message.key)
-            await self._route(outcome, stream)
+    async def run(self) -> None:
+        s = self.settings
+        options = client_options(s)
+        self._consumer = AIOKafkaConsumer(
+            group_id=f"{s.app_id}-normalize", enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=s.normalize_batch_size,
+            max_poll_interval_ms=600_000, **options)
+        self._consumer.subscribe([s.topic_raw], listener=self)
+        # Idempotent, so a retried produce request cannot put an event on the topic twice.
+        self._producer = AIOKafkaProducer(acks="all", enable_idempotence=True, linger_ms=5,
+                                          max_batch_size=512 * 1024, **options)
+        await self._producer.start()
+        await self._consumer.start()
+        log.info("normalize consuming %s", s.topic_raw)
+        try:
+            while True:
+                fetched = await self._consumer.getmany(
+                    timeout_ms=int(self._expire_every * 1000),
+                    max_records=s.normalize_batch_size)
+                async with self._lock:
+                    for tp, records in fetched.items():
+                        await self._feed(tp, records)
+                    if time.monotonic() - self._expired_at >= self._expire_every:
+                        await self._expire()
+                    sent, self._sent = self._sent, []
+                    due = self._due()
+                # Outside the lock: a commit waits for a rebalance in progress, and the
+                # rebalance waits for the lock (on_partitions_revoked).
+                await self._settle(sent, due)
+        finally:
+            # Whatever was not committed is read again by the next owner: nothing to flush.
+            await self._consumer.stop()
+            await self._producer.stop()
 
-    async def _route(self, outcome: Outcome, stream: Any) -> None:
-        for ev in outcome.events:
-            await self.events_topic.send(key=(ev.sender or "").encode(),
-                                         value=ev.model_dump_json().encode())
-        for rejection in outcome.rejections:
-            await self.dlq_topic.send(value=rejection.model_dump_json().encode())
-        for done in outcome.released:
-            event: Any = done  # the worker's tokens are faust events
-            for ready in self.acks.released(event.message.partition, event.message.offset,
-                                            event):
-                await stream.ack(ready)
-        self.metrics.pending.set(sum(n.pending() for n in self.normalizers.values()))
+    async def _feed(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        partition = tp.partition
+        for record in records:
+            self.acks.fed(partition, record.offset)
+        self._fed[partition] = records[-1].offset
+        topic = tp.topic
+        outcome = self._normalizer(partition).feed_batch(
+            ((r.offset, r.key, r.value or b"") for r in records), self.clock(),
+            origin=lambda offset: Origin(topic, partition, cast(int, offset)))
+        await self._route(partition, outcome)
 
     async def _expire(self) -> None:
         """Sessions of servers that went quiet end by the receive clock. Only on a partition
         read up to its end: lines still waiting in Kafka would show the server is not quiet,
         and a worker behind (a replay, a restart) expires by event time alone."""
-        if self._ack_stream is None:
-            return
+        self._expired_at = time.monotonic()
         now = self.clock()
         for partition, normalizer in list(self.normalizers.items()):
             if self._caught_up(partition):
-                await self._route(normalizer.expire_quiet(now), self._ack_stream)
+                await self._route(partition, normalizer.expire_quiet(now))
+
+    async def _route(self, partition: int, outcome: Outcome) -> None:
+        """Hand events and dead letters to the producer (it batches them; `send` waits only
+        when its buffer is full) and note which raw offsets they free; _settle() commits
+        those once the broker has acknowledged everything."""
+        assert self._producer is not None
+        s = self.settings
+        send = self._producer.send
+        sent = self._sent
+        for ev in outcome.events:
+            sent.append(await send(s.topic_events, key=(ev.sender or "").encode(),
+                                   value=ev.model_dump_json().encode()))
+        for rejection in outcome.rejections:
+            sent.append(await send(s.topic_dlq, value=rejection.model_dump_json().encode()))
+        for token in outcome.released:
+            offset = cast(int, token)  # the worker's tokens are raw offsets
+            for ready in self.acks.released(partition, offset, offset):
+                self._commit[partition] = ready + 1
+
+    def _due(self) -> dict[TopicPartition, int]:
+        self.metrics.pending.set(sum(n.pending() for n in self.normalizers.values()))
+        return {TopicPartition(self.settings.topic_raw, p): o for p, o in self._commit.items()
+                if self._committed.get(p) != o}
+
+    async def _settle(self, sent: list[asyncio.Future[Any]],
+                      due: dict[TopicPartition, int]) -> None:
+        """Wait for the broker to acknowledge every event and dead letter handed over, then
+        commit the raw offsets they freed. A failed produce stops the worker uncommitted:
+        the lines are read again after the restart, and the events table and the counters
+        collapse the copies."""
+        assert self._consumer is not None
+        if sent:
+            await asyncio.gather(*sent)  # the broker's acknowledgements
+        if not due:
+            return
+        try:
+            await self._consumer.commit(due)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Lost the partition meanwhile: its new owner re-reads from the last commit.
+            log.warning("commit of raw offsets failed, they will be read again: %s", exc)
+            return
+        except KafkaError as exc:  # the broker is away: the next batch commits again
+            log.warning("commit of raw offsets failed, retried with the next batch: %s", exc)
+            return
+        for tp, offset in due.items():
+            if tp.partition in self._commit:  # still ours
+                self._committed[tp.partition] = offset
 
     def assigned(self) -> bool:
-        return any(tp.topic == self.settings.topic_raw
-                   for tp in self.app.assignor.assigned_actives())
+        consumer = self._consumer
+        return consumer is not None and bool(consumer.assignment())
 
     def _highwater(self, partition: int) -> int | None:
-        from faust.types import TP
-
+        consumer = self._consumer
+        if consumer is None:
+            return None
         try:
-            highwater = self.app.consumer.highwater(TP(self.settings.topic_raw, partition))
-        except Exception:  # no consumer yet, or the partition just left: not known
+            highwater = consumer.highwater(TopicPartition(self.settings.topic_raw, partition))
+        except IllegalStateError:  # the partition just left
             return None
         return None if highwater is None else int(highwater)
 
     def lag(self) -> int | None:
         """Raw lines on the assigned partitions not yet fed (None while unknown)."""
+        consumer = self._consumer
+        if consumer is None or not consumer.assignment():
+            return None
         total = 0
-        for partition, fed in list(self._fed.items()):
-            highwater = self._highwater(partition)
+        for tp in consumer.assignment():
+            highwater = self._highwater(tp.partition)
             if highwater is None:
                 return None
-            total += max(0, highwater - fed - 1)
+            total += max(0, highwater - self._fed.get(tp.partition, -1) - 1)
         return total
 
     def _caught_up(self, partition: int) -> bool:
@@ -112,11 +201,16 @@ class NormalizeAgent:
         fed = self._fed.get(partition)
         return highwater is not None and fed is not None and fed + 1 >= highwater
 
-    async def _on_revoked(self, app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        revoked = args[0] if args else kwargs.get("revoked", ())
-        # The new owner replays the unacked lines of these partitions; forget our copy.
-        for tp in revoked:
-            if tp.topic == self.settings.topic_raw:
+    # ConsumerRebalanceListener (awaited by aiokafka before the group moves partitions).
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            # The new owner replays the uncommitted lines of these partitions; forget ours.
+            for tp in revoked:
                 self.normalizers.pop(tp.partition, None)
                 self._fed.pop(tp.partition, None)
+                self._commit.pop(tp.partition, None)
+                self._committed.pop(tp.partition, None)
                 self.acks.forget(tp.partition)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("normalize assigned %s", sorted(tp.partition for tp in assigned))

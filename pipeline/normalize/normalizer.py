@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -103,10 +103,12 @@ class Normalizer:
         return out
 
     def feed_batch(self, items: Iterable[tuple[Token, bytes | None, bytes]],
-                   received: datetime) -> Outcome:
+                   received: datetime, origin: Callable[[Token], Origin] | None = None
+                   ) -> Outcome:
         """(token, key, raw) in order → one Outcome: what feeding them one by one gives,
         gathered, without the per-line overhead on the lines no dialect could care about
-        (the command line and pipeline/normalize/parallel.py feed whole files)."""
+        (the worker feeds a Kafka fetch at a time, the command line whole files).
+        `origin` names a token's input in its dead letters."""
         out = Outcome([], [], [])
         self._received(received)
         limit, relevant, released = self.max_line_bytes, self._maybe_relevant, out.released
@@ -119,7 +121,8 @@ class Normalizer:
                     self.stats.skipped(self._attribute(raw, text, received, key))
                 released.append(token)
             else:
-                self._feed_text(raw, text, token, received, None, key, out)
+                self._feed_text(raw, text, token, received,
+                                None if origin is None else origin(token), key, out)
         return out
 
     def feed_block(self, block: bytes, base: int, received: datetime,

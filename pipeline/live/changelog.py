@@ -1,0 +1,63 @@
+"""Writes to a faust table, batched, each to the partition we name.
+
+faust's own `table[key] = value` sends one changelog record per assignment through its
+producer buffer, to the partition of the stream's *current event*: wrong for a batch that
+spans partitions, impossible from a timer, and one record per update (the buffer then logs
+"producer buffer full" whenever more than a hundred wait). Here an update changes the
+table's store at once (reads see it) and marks the key; `flush()` sends one record per
+marked key, latest value, to its partition, straight to the producer. faust flushes the
+producer before it commits any offset, so the records are safe before the inputs that made
+them are committed; recovery reads the same changelog topic as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+
+class TableWriter:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self._dirty: dict[int, dict[str, Any]] = {}  # partition → key → newest value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.table.data.get(key, default)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return iter(list(self.table.data.items()))
+
+    def set(self, key: str, value: Any, partition: int) -> None:
+        self.table.data[key] = value
+        self._dirty.setdefault(partition, {})[key] = value
+
+    def dirty(self) -> int:
+        return sum(len(keys) for keys in self._dirty.values())
+
+    async def flush(self) -> int:
+        """One changelog record per key changed since the last flush; returns how many."""
+        dirty, self._dirty = self._dirty, {}
+        send = self.table.changelog_topic.send
+        sent = 0
+        for partition, keys in dirty.items():
+            for key, value in keys.items():
+                # force: not attached to the stream's current event (maybe another
+                # partition's); faust's pre-commit producer flush covers it.
+                await send(key=key, value=value, partition=partition, force=True)
+                sent += 1
+        return sent
+
+
+class PartitionStore:
+    """The mapping a pure engine writes (pipeline/live/decide.py's AlertEngine): the
+    table's entries, with writes marked for one partition."""
+
+    def __init__(self, writer: TableWriter, partition: int) -> None:
+        self.writer = writer
+        self.partition = partition
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.writer.get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.writer.set(key, value, self.partition)
