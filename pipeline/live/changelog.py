@@ -37,13 +37,19 @@ class TableWriter:
     async def flush(self) -> int:
         """One changelog record per key changed since the last flush; returns how many."""
         dirty, self._dirty = self._dirty, {}
-        send = self.table.changelog_topic.send
+        table = self.table
+        topic = table.changelog_topic
+        name = topic.get_topic_name()
+        send = table.app.producer.send
+        key_codec, value_codec = table.key_serializer, table.value_serializer
         sent = 0
         for partition, keys in dirty.items():
             for key, value in keys.items():
-                # force: not attached to the stream's current event (maybe another
-                # partition's); faust's pre-commit producer flush covers it.
-                await send(key=key, value=value, partition=partition, force=True)
+                # Serialized as faust's own table writes are (recovery decodes them alike),
+                # and straight to faust's producer: its pre-commit flush covers them.
+                k, _ = topic.prepare_key(key, key_codec)
+                v, _ = topic.prepare_value(value, value_codec)
+                await send(name, k, v, partition, None, None)
                 sent += 1
         return sent
 

@@ -10,7 +10,7 @@ import pickle
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.ingest.envelope import Undecodable, decode
 from pipeline.ingest.scan import Scanner, contains_any, scanner
@@ -75,6 +75,7 @@ class Normalizer:
         self._skew = timedelta(seconds=config.max_clock_skew_seconds)
         self._latest = _NEVER  # events after this are implausible: receive time + skew
         self._last_received = EARLIEST
+        self._lines: dict[tuple[str, str], Any] = {}  # the lines counter's children
 
     def _detect(self, program: str) -> Dialect | None:
         try:
@@ -112,17 +113,19 @@ class Normalizer:
         out = Outcome([], [], [])
         self._received(received)
         limit, relevant, released = self.max_line_bytes, self._maybe_relevant, out.released
+        skipped = 0
         for token, key, raw in items:
             text = raw.decode("utf-8", errors="replace") if len(raw) <= limit else None
             if text is not None and not relevant(text):
-                if self.metrics is not None:
-                    self._count("none", "skipped")
+                skipped += 1
                 if self.stats is not None:
                     self.stats.skipped(self._attribute(raw, text, received, key))
                 released.append(token)
             else:
                 self._feed_text(raw, text, token, received,
                                 None if origin is None else origin(token), key, out)
+        if skipped:
+            self._count("none", "skipped", skipped)
         return out
 
     def feed_block(self, block: bytes, base: int, received: datetime,
@@ -145,7 +148,7 @@ class Normalizer:
                 else None
             self._feed_text(raw, text, base + offset, received, None, key, out)
         if self.metrics is not None:
-            self.metrics.lines.labels("none", "skipped").inc(lines - len(found))
+            self._count("none", "skipped", lines - len(found))
         out.released.clear()
         return out
 
@@ -370,9 +373,13 @@ class Normalizer:
                 token = token.of
             out.released.append(token)
 
-    def _count(self, dialect: str, outcome: str) -> None:
+    def _count(self, dialect: str, outcome: str, n: int = 1) -> None:
         if self.metrics is not None:
-            self.metrics.lines.labels(dialect, outcome).inc()
+            child = self._lines.get((dialect, outcome))
+            if child is None:  # labels() costs more than the count: once per pair
+                child = self._lines[(dialect, outcome)] = self.metrics.lines.labels(
+                    dialect, outcome)
+            child.inc(n)
 
     def _reject(self, raw: bytes, received: datetime, origin: Origin | None, stage: Stage,
                 dialect: str | None, reason: str, detail: str) -> Rejection:
