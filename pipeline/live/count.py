@@ -134,6 +134,10 @@ class Aggregates:
     failures_ip: dict[int, dict[str, int]] = field(default_factory=dict)  # hour → ip → n
     failures_account: dict[int, dict[str, int]] = field(default_factory=dict)
     sender_hours: dict[str, set[int]] = field(default_factory=dict)       # sender → hours
+    # Senders by their newest hour, so the summary counts senders in its window from a few
+    # hundred hour buckets instead of a walk over every sender (2 s at a million senders,
+    # with the worker's event loop blocked meanwhile).
+    by_newest: dict[int, set[str]] = field(default_factory=dict)
     legacy: dict[str, dict[int, int]] = field(default_factory=dict)       # sender → hour → n
     late: int = 0
 
@@ -155,12 +159,22 @@ class Aggregates:
             if not sender:
                 continue  # a submission without an account is no sender (as in the widget)
             hours = self.sender_hours.setdefault(sender, set())
+            before = max(hours) if hours else None
             if sign > 0:
                 hours.add(hour)
             else:
                 hours.discard(hour)
                 if not hours:
                     del self.sender_hours[sender]
+            after = max(hours) if hours else None
+            if after != before:
+                if before is not None:
+                    newest = self.by_newest[before]
+                    newest.discard(sender)
+                    if not newest:
+                        del self.by_newest[before]
+                if after is not None:
+                    self.by_newest.setdefault(after, set()).add(sender)
         for key, per_ip in entry["f"].items():
             hour = int(key)
             for ip, n in per_ip.items():
@@ -197,11 +211,24 @@ def summary(agg: Aggregates, now: datetime) -> dict[str, Any]:
     for _, per in _in(agg.tls, since, until):
         for tls, n in per.items():
             by_tls[tls] = by_tls.get(tls, 0) + n
-    senders = sum(1 for hours in agg.sender_hours.values() if any(
-        since <= h < until for h in hours))
+    senders = senders_in(agg, since, until)
     failures = sum(n for _, per in _in(agg.failures_ip, since, until) for n in per.values())
     return {"messages": sum(by_tls.values()), "by_tls": by_tls, "senders": senders,
             "auth_failures": failures, "late": agg.late}
+
+
+def senders_in(agg: Aggregates, since: int, until: int) -> int:
+    """Senders with an hour in [since, until): all whose newest hour is in it, and those
+    whose newest hour is later (stamped ahead of the clock, within the allowed skew) that
+    have another hour in it. None whose newest hour is before it."""
+    n = 0
+    for newest, senders in agg.by_newest.items():
+        if since <= newest < until:
+            n += len(senders)
+        elif newest >= until:
+            n += sum(1 for s in senders
+                     if any(since <= h < until for h in agg.sender_hours[s]))
+    return n
 
 
 def merge_summaries(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,9 @@ import copy
 import random
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pipeline.live import count
 from schemas.event import AuthEvent
 
@@ -136,3 +139,31 @@ def test_a_submission_without_an_account_is_no_sender_in_the_live_summary():
     assert count.apply(entry, event, 1, count.hour_of(T0), 1).counted
     summary = count.summary(count.rebuild([("", entry)]), T0)
     assert (summary["messages"], summary["senders"]) == (1, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(-5, 5), st.booleans()),
+                max_size=200),
+       st.integers(-3, 8))
+def test_senders_in_a_window_counted_from_their_newest_hour_equal_a_walk(steps, since):
+    """The summary's distinct senders come from the senders-by-newest-hour buckets; they must
+    equal a walk over every sender's hours, also for hours ahead of the window (a clock
+    ahead) and after hours left by pruning."""
+    agg = count.Aggregates()
+    held: list[tuple[str, count.Entry]] = []
+    for sender_no, hour, add in steps:
+        sender = f"s{sender_no}@x.org"
+        entry: count.Entry = {"o": -1, "d": "x.org", "s": {str(hour): {"TLS1.2": 1}},
+                              "f": {}, "i": {}, "late": 0}
+        if add or not held:
+            agg.add(sender, entry)
+            held.append((sender, entry))
+        else:
+            gone = held.pop(sender_no % len(held))
+            agg.add(gone[0], gone[1], -1)
+    until = since + 4
+    walk = sum(1 for hours in agg.sender_hours.values()
+               if any(since <= h < until for h in hours))
+    assert count.senders_in(agg, since, until) == walk
+    assert {s: max(hours) for s, hours in agg.sender_hours.items()} == {
+        s: h for h, senders in agg.by_newest.items() for s in senders}
