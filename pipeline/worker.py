@@ -77,7 +77,7 @@ class Pipeline:
         app.task(self._guarded("normalize", self.normalize.run))
         app.task(self._guarded("sink", self.sink.run))
         self.health = Health(ch, self.sink, self.metrics, self.normalize.lag,
-                             self.normalize.assigned, clock)
+                             self.normalize.assigned, clock, self.live.recovering)
         app.timer(s.status_interval_seconds, name="status-line")(self._status_line)
         self.routes = Routes(app, s, ch, self.metrics, self.health, clock)
 

@@ -113,7 +113,7 @@ def live_truth(truth: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"messages": len(subs), "by_tls": by_tls,
             "senders": len({t["sender"] for t in subs}),
             "auth_failures": len(truth) - len(subs),
-            "legacy_share": round(legacy / len(subs), 6), "late": 0}
+            "legacy_share": round(legacy / len(subs), 6), "late": 0, "recovering": False}
 
 
 def settle_live(worker: Any, expected: dict[str, Any], what: str, timeout: float = 180) -> Any:

@@ -233,9 +233,10 @@ def senders_in(agg: Aggregates, since: int, until: int) -> int:
 
 def merge_summaries(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"messages": 0, "by_tls": {}, "senders": 0, "auth_failures": 0,
-                           "late": 0}
+                           "late": 0, "recovering": False}
     for part in parts:
         out["late"] += part.get("late", 0)
+        out["recovering"] = out["recovering"] or bool(part.get("recovering", False))
         out["messages"] += part["messages"]
         out["senders"] += part["senders"]  # senders are partitioned: sets are disjoint
         out["auth_failures"] += part["auth_failures"]

@@ -169,6 +169,9 @@ class LiveCounters:
         self.metrics.counter_prunes.inc()
         self.metrics.counter_pruned_entries.inc(pruned_entries)
 
+    def recovering(self) -> bool:
+        return bool(self.app.in_recovery) or self._rebuild
+
     def _local(self) -> list[Aggregates]:
         self._ensure_aggregates()
         return list(self.aggregates.values())
@@ -178,7 +181,11 @@ class LiveCounters:
         now = self.clock()
         parts = self._local()
         if view == "summary":
-            return count.merge_summaries(count.summary(a, now) for a in parts)
+            part = count.merge_summaries(count.summary(a, now) for a in parts)
+            # While a table is read back from its changelog (a restart, a rebalance) the
+            # sums are partial: say so, rather than show a drop that is not one.
+            part["recovering"] = self.recovering()
+            return part
         if view == "domain":
             out: dict[str, int] = {}
             for a in parts:

@@ -2,7 +2,8 @@
 
 `/healthz` answers while the process serves HTTP (a liveness probe must not restart a worker
 that is only waiting for ClickHouse). `/readyz` tells the truth: the Kafka assignment, the
-sink (failing writes, lag, dead letters) and a ClickHouse round trip, 503 when any is wrong.
+sink (failing writes, lag, dead letters), a ClickHouse round trip and whether the live
+counters are still being read back from their changelog; 503 when any is wrong.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Health:
     normalize_lag: Callable[[], int | None]
     assigned: Callable[[], bool]
     clock: Callable[[], datetime]
+    live_recovering: Callable[[], bool] = lambda: False
     _last: dict[str, float] = field(default_factory=dict)
 
     def lags(self) -> dict[str, int | None]:
@@ -56,6 +58,8 @@ class Health:
         lags = self.lags()
         checks["kafka"] = {"ok": self.assigned() and lags["sink"] is not None,
                            "lag": lags}
+        recovering = self.live_recovering()
+        checks["live"] = {"ok": not recovering, "recovering": recovering}
         return all(c["ok"] for c in checks.values()), checks
 
     def status_line(self) -> str:

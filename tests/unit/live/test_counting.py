@@ -91,7 +91,7 @@ def test_partials_merge_by_addition():
     b.add("b@example.com", eb)
     merged = count.merge_summaries([count.summary(a, T0), count.summary(b, T0)])
     assert merged == {"messages": 2, "by_tls": {"TLS1.0": 1, "TLS1.2": 1}, "senders": 2,
-                      "auth_failures": 0, "legacy_share": 0.5, "late": 0}
+                      "auth_failures": 0, "legacy_share": 0.5, "late": 0, "recovering": False}
 
 
 def test_sums_from_deltas_equal_a_rebuild_with_hot_keys_and_moving_event_time():
