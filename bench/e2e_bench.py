@@ -64,7 +64,11 @@ SASL_REGEX = (r"^(\S+) (\S+) postfix/[a-z/]*smtpd\[\d+\]: ([0-9A-F]+): "
               r"client=[^\[]*\[([^\]]+)\], sasl_method=(\w+), sasl_username=(\S+)$")
 
 
+LOADS: list[float] = []  # the 1-minute load average at each progress line: the noise
+
+
 def log(message: str) -> None:
+    LOADS.append(os.getloadavg()[0])
     print(f"[e2e {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -331,14 +335,17 @@ class Worker:
             return None
 
     def wait_for(self, check: Any, timeout: float, what: str, poll: float = 0.1) -> float:
-        """perf_counter() when check() first held; raises on timeout or a dead worker."""
+        """perf_counter() when check() first held; raises on timeout or a dead worker. Polls
+        no faster than twice the check's own duration: a view that costs the worker's loop
+        time (the live summary at many senders) must not slow down what it measures."""
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
+            asked = time.perf_counter()
             if check():
                 return time.perf_counter()
             if not self.alive():
                 raise RuntimeError(f"worker exited while waiting for {what}; see {self.log_path}")
-            time.sleep(poll)  # poll the worker's HTTP views
+            time.sleep(max(poll, 2 * (time.perf_counter() - asked)))  # poll the HTTP views
         raise TimeoutError(f"{what}: not within {timeout:.0f} s; see {self.log_path}")
 
     def ready(self) -> bool:
@@ -648,6 +655,8 @@ class Memory:
     right_s: float
     restart_rss: float
     exact: bool
+    idle_summary_ms: float
+    summary_ms: float
 
 
 def memory_restart(bootstrap: str, work: Path, senders: int) -> Memory:
@@ -672,11 +681,19 @@ def memory_restart(bootstrap: str, work: Path, senders: int) -> Memory:
                                       "the empty worker's live summary") - start
         worker.wait_for(worker.ready, 300, "the empty worker's /readyz")
         idle_rss, _ = worker.rss_mb()
+        asked = time.perf_counter()
+        summary()
+        idle_summary_ms = (time.perf_counter() - asked) * 1000
         t0 = time.perf_counter()
         asyncio.run(produce_events(bootstrap, f"{prefix}.events", senders))
         log(f"memory: {senders:,} events produced in {time.perf_counter() - t0:.0f} s")
         t1 = worker.wait_for(right, 3600, f"{senders:,} senders in the live table", poll=0.5)
         rss, hwm = worker.rss_mb()
+        summary_ms = []
+        for _ in range(5):
+            asked = time.perf_counter()
+            summary()
+            summary_ms.append((time.perf_counter() - asked) * 1000)
         stop_s = worker.stop()
         restart = worker.start()
         answer = worker.wait_for(lambda: bool(summary()), 3600, "the restarted worker's answer",
@@ -688,7 +705,8 @@ def memory_restart(bootstrap: str, work: Path, senders: int) -> Memory:
     finally:
         worker.stop()
     return Memory(senders, idle_rss, idle_answer, senders / (t1 - t0), rss, hwm, stop_s,
-                  answer, right_at, restart_rss, exact)
+                  answer, right_at, restart_rss, exact, idle_summary_ms,
+                  statistics.median(summary_ms))
 
 
 # ---- the report -------------------------------------------------------------------------
@@ -721,7 +739,8 @@ def machine_line(chdb_version: str, load_start: float) -> str:
                            check=False).stdout.strip()
     return (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}, {platform.platform()}; load average "
-            f"{load_start:.1f} at the start, {load[0]:.1f} at the end; local KRaft broker (Apache Kafka {kafka}), "
+            f"{load_start:.1f} at the start, {load[0]:.1f} at the end, "
+            f"{max(LOADS, default=load[0]):.1f} at most (other work on the machine); local KRaft broker (Apache Kafka {kafka}), "
             f"{PARTITIONS} partitions; chDB {chdb_version}; worker code at {head}"
             f"{' (uncommitted changes)' if dirty else ''}.")
 
@@ -964,6 +983,8 @@ def report(lines: list[tuple[str, str]], sizes: list[int], truth: Truth, submiss
                 f"{mem.idle_answer_s:.1f} (first start) | {mem.right_s:.1f} (after SIGTERM; "
                 f"first answer at {mem.answer_s:.1f}) |",
                 f"| SIGTERM → exit, s | - | {mem.stop_s:.1f} |",
+                f"| one /live/v1/summary request, ms (median of 5) | {mem.idle_summary_ms:,.0f} "
+                f"| {mem.summary_ms:,.0f} |",
                 f"| RSS after the restart, MB | - | {mem.restart_rss:,.0f} |",
                 f"| events → live table while filling it, events/s | - | "
                 f"{mem.ingest_events_per_s:,.0f} |", "",
