@@ -849,29 +849,45 @@ def main() -> None:
                     f"({fmt(run.ready_lines_per_s)} from ready), {run.seconds:.0f} s, "
                     f"exact {run.exact}")
 
+        failed: list[str] = []  # a part that fails is reported, and the others still run
+
+        def attempt(part: str, run: Any) -> Any:
+            try:
+                return run()
+            except (RuntimeError, TimeoutError, OSError, AssertionError) as exc:
+                log(f"{part} failed: {exc}")
+                failed.append(f"{part}: {exc}")
+                return None
+
         ev_bare = ev_worker = None
         if "events" not in skip:
-            ev_bare, ev_worker = events_to_counters(bootstrap, work, n_events)
-            log(f"events → counters: bare {ev_bare:,.0f}, worker {ev_worker:,.0f} events/s")
+            both = attempt("events → counters",
+                           lambda: events_to_counters(bootstrap, work, n_events))
+            if both is not None:
+                ev_bare, ev_worker = both
+                log(f"events → counters: bare {ev_bare:,.0f}, worker {ev_worker:,.0f} events/s")
 
         sustained = max((r.ready_lines_per_s or 0 for r in runs), default=0)
         lat = None
-        if "latency" not in skip:
-            lat_rate = args.latency_rate or sustained / 2
-            if lat_rate > 0:
-                lat = latency(bootstrap, work, lat_rate, probes, args.probe_interval, avg_lines,
-                              args.seed + 1)
+        lat_rate = args.latency_rate or sustained / 2
+        if "latency" not in skip and lat_rate > 0:
+            lat = attempt("latency", lambda: latency(bootstrap, work, lat_rate, probes,
+                                                     args.probe_interval, avg_lines,
+                                                     args.seed + 1))
+            if lat is not None:
                 log(f"latency at {lat_rate:,.0f} lines/s: live p99 {pct(lat.live, 0.99)}, "
                     f"ClickHouse p99 {pct(lat.clickhouse, 0.99)}")
         mem = None
         if "memory" not in skip:
-            mem = memory_restart(bootstrap, work, senders, args.memory_budget)
+            mem = attempt("memory", lambda: memory_restart(bootstrap, work, senders,
+                                                            args.memory_budget))
             log(f"memory: {mem}")
 
         version = (file_sql.get("version") or kafka_engine.get("version") or "?")
         out += report(lines, sizes, truth, submissions, args, bare, offline, sql_file, file_sql,
                       kafka_engine, normalized_ok, runs, ev_bare, ev_worker, n_events, lat, mem,
                       sustained, time.perf_counter() - began)
+        out += [f"**Failed:** {f}\n" for f in failed]
         out.insert(2, machine_line(version, load_start) + "\n")
     finally:
         if own_broker:
@@ -970,8 +986,10 @@ def report(lines: list[tuple[str, str]], sizes: list[int], truth: Truth, submiss
                 f"{yes(ev_worker >= 20_000)}.", ""]
     if lat is not None:
         out += ["#### Produce-to-visible latency at half the sustained rate", "",
-                f"Live Postfix traffic at {lat.rate:,.0f} lines/s (half of the worker's best "
-                f"{sustained:,.0f} lines/s from /readyz above) for {lat.seconds:.0f} s, with "
+                f"Live Postfix traffic at {lat.rate:,.0f} lines/s ("
+                + (f"half of the worker's best {sustained:,.0f} lines/s from /readyz above"
+                   if not args.latency_rate else "given by --latency-rate")
+                + f") for {lat.seconds:.0f} s, with "
                 f"{lat.probes} probe sessions every {args.probe_interval} s, each with a sender "
                 f"of its own. Time from the producer's send of a probe's last line until "
                 f"/live/v1/sender/{{sender}} counts it (the probes' domain view polled every 20 ms, "
