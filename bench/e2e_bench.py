@@ -781,7 +781,7 @@ def main() -> None:
     parser.add_argument("--probe-interval", type=float, default=0.25, help="seconds")
     parser.add_argument("--senders", type=int, help="active senders for memory and restart "
                         "(default 1,000,000; --quick 20,000)")
-    parser.add_argument("--memory-budget", type=float, default=900.0,
+    parser.add_argument("--memory-budget", type=float, default=600.0,
                         help="seconds to fill the live table with --senders before the memory "
                              "figures are taken at what was reached (no restart then)")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: "
