@@ -72,3 +72,4 @@ bench: $(STAMP) kafka-jars
 	$(PY) bench/normalize_vs_pflogsumm.py | tee -a bench/RESULTS.md
 	$(PY) bench/reports_bench.py | tee -a bench/RESULTS.md
 	$(PY) bench/live_bench.py | tee -a bench/RESULTS.md
+	$(PY) bench/e2e_bench.py | tee -a bench/RESULTS.md
