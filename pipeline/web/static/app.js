@@ -60,7 +60,8 @@
     return { value: new Date(since * HOUR_MS).toISOString().slice(0, 13) + ":00Z/" + duration };
   }
 
-  // The inputs back from START/DURATION (a shared link, or the old range=custom&start&end).
+  // The inputs back from START/DURATION (a shared link; an old range=custom&start&end link
+  // fills them directly).
   function fromInterval(value) {
     const m = /^(\d{4}-\d\d-\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d))?)?(Z|[+-]\d\d:\d\d)?)?\/P(?:(\d+)W)?(?:(\d+)D)?(?:T(\d+)H)?$/.exec(value);
     state.range = "custom";
