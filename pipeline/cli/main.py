@@ -221,10 +221,11 @@ class ReportName(click.ParamType):
 
 @main.command()
 @click.argument("name", type=ReportName())
-@click.option("--range", "range_", type=click.Choice(["24h", "7d", "30d", "90d"]),
-              default=None, help="Preset window (default 7d).")
-@click.option("--from", "start", default=None, help="Custom range start, ISO-8601 (UTC).")
-@click.option("--to", "end", default=None, help="Custom range end, ISO-8601 (UTC).")
+@click.option("--range", "range_", default=None, metavar="24h|7d|30d|90d|START/DURATION",
+              help="The window (default 7d): a preset, or an ISO-8601 interval such as "
+                   "2026-11-01/P30D or 2026-11-01T06:00Z/PT12H (no offset: UTC).")
+@click.option("--from", "start", default=None, hidden=True)  # the old shape: a clear error
+@click.option("--to", "end", default=None, hidden=True)
 @click.option("--domain", default=None, help="Show data for this sender domain.")
 @click.option("--search", default=None, help="Senders containing this text.")
 @click.option("--sort", default=None, help="Column to sort the details table by.")
@@ -246,10 +247,12 @@ def report(settings: Settings, name: str, range_: str | None, start: str | None,
     from pipeline.store.registry import BY_NAME, CSV
     from pipeline.web import api
 
+    if start or end:
+        raise click.UsageError("--from/--to were replaced by --range START/DURATION "
+                               "(e.g. --range 2026-11-01/P30D)")
     params = {k: str(v) for k, v in {
-        "range": "custom" if (start or end) else range_, "start": start, "end": end,
-        "domain": domain, "search": search, "sort": sort, "order": order, "page": page,
-        "page_size": page_size}.items() if v is not None}
+        "range": range_, "domain": domain, "search": search, "sort": sort, "order": order,
+        "page": page, "page_size": page_size}.items() if v is not None}
     try:
         if BY_NAME[name].media == CSV:
             for chunk in cli_report.export(settings, params, url):

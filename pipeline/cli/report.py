@@ -47,7 +47,7 @@ def fetch(settings: Settings, name: str, params: dict[str, str], url: str | None
 
 
 def export(settings: Settings, params: dict[str, str], url: str | None) -> Iterator[bytes]:
-    query = api.parse_query(params)
+    query = api.parse_query(params, sorts=BY_NAME["export"].sorts)
     if url or settings.embedded_clickhouse:
         target = f"{_base(settings, url)}/api/v1/export.csv?{urllib.parse.urlencode(params)}"
         with _open(settings, target) as response:

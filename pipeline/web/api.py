@@ -28,6 +28,10 @@ def parse_query(params: Mapping[str, str], takes_query: bool = True,
     `sorts`: the columns the report sorts by (None: do not check)."""
     if not takes_query and params:
         raise BadRequest([{"loc": [k], "msg": f"unknown parameter {k!r}"} for k in params])
+    if replaced := [k for k in ("start", "end") if k in params]:
+        raise BadRequest([{"loc": [k], "msg": "start/end were replaced by one parameter, "
+                           "range=START/DURATION (e.g. range=2026-11-01/P30D)"}
+                          for k in replaced])
     try:
         query = ReportQuery.model_validate(dict(params))
     except ValidationError as exc:
@@ -38,6 +42,14 @@ def parse_query(params: Mapping[str, str], takes_query: bool = True,
         raise BadRequest([{"loc": ["sort"],
                            "msg": f"unknown sort {query.sort!r}; this report sorts by {known}"}])
     return query
+
+
+RANGE_EXAMPLES = {
+    "preset": {"summary": "The last 30 days", "value": "30d"},
+    "month": {"summary": "November 2026 (UTC)", "value": "2026-11-01/P30D"},
+    "hours": {"summary": "36 hours from 06:00 at UTC+1", "value": "2026-11-01T06:00+01:00/P1DT12H"},
+    "year": {"summary": "A leap year, the longest window", "value": "2028-01-01/P366D"},
+}
 
 
 def answer_json(route: Report, result: Any) -> Any:
@@ -54,10 +66,25 @@ def openapi() -> dict[str, Any]:
         return schema
 
     query_schema = schema_of(ReportQuery)
-    query_params = [
-        {"name": name, "in": "query", "required": False, "schema": prop,
-         **({"description": prop["description"]} if "description" in prop else {})}
-        for name, prop in query_schema["properties"].items()]
+
+    def query_params(route: Report) -> list[dict[str, Any]]:
+        """The route's parameters, exactly what it accepts: `sort` only where the report
+        sorts, as the list of its columns."""
+        params = []
+        for name, prop in query_schema["properties"].items():
+            if name == "sort":
+                if not route.sorts:
+                    continue
+                prop = {**prop, "type": "string", "enum": list(route.sorts)}
+                prop.pop("anyOf", None)
+                prop.pop("maxLength", None)
+                prop.pop("default", None)
+            params.append({"name": name, "in": "query", "required": False, "schema": prop,
+                           **({"description": prop["description"]}
+                              if "description" in prop else {}),
+                           **({"examples": RANGE_EXAMPLES} if name == "range" else {})})
+        return params
+
     error = {"description": "Invalid parameters", "content": {"application/json": {
         "schema": {"type": "object", "properties": {
             "error": {"type": "string"}, "details": {"type": "array"}}}}}}
@@ -70,7 +97,7 @@ def openapi() -> dict[str, Any]:
         paths[route.path] = {"get": {
             "operationId": route.operation_id,
             "summary": route.summary,
-            "parameters": query_params if route.takes_query else [],
+            "parameters": query_params(route) if route.takes_query else [],
             "responses": responses,
         }}
     return {

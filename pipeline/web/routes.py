@@ -55,11 +55,11 @@ class Routes:
 
         return view
 
-    def _export_view(self) -> Callable[..., Any]:
+    def _export_view(self, route: Report) -> Callable[..., Any]:
         # A plain function, as faust binds a page's handler to its view like a method.
         async def view(web: Any, request: Any) -> Any:
             try:
-                query = api.parse_query(request.query)
+                query = api.parse_query(request.query, sorts=route.sorts)
             except api.BadRequest as exc:
                 return web.json({"error": str(exc), "details": exc.errors}, status=400)
             return await self._stream_csv(request, query)
@@ -110,7 +110,7 @@ class Routes:
             return static.static_response(files, name)
 
         for route in REPORTS:
-            view = self._export_view() if route.media == CSV else self._report_view(route)
+            view = self._export_view(route) if route.media == CSV else self._report_view(route)
             app.page(route.path, name=route.name)(view)
 
         @app.page("/openapi.json", name="openapi")

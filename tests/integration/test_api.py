@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline.store.reports import ReportQuery
 from tests import report_oracle as oracle
 from tests.conftest import corpus_worker
 from tests.helpers import ROOT
@@ -84,8 +85,11 @@ def test_openapi_documents_every_route_and_they_answer(served):
 @pytest.mark.parametrize(("query", "needle"), [
     ("/api/v1/volume?range=bogus", "range"),
     ("/api/v1/volume?page=0", "greater than or equal to 1"),
-    ("/api/v1/volume?range=custom", "needs start and end"),
-    ("/api/v1/volume?range=custom&start=2026-11-02&end=2026-11-01", "after start"),
+    ("/api/v1/volume?range=custom", "START/DURATION"),
+    ("/api/v1/volume?range=custom&start=2026-11-02&end=2026-11-01", "replaced by one parameter"),
+    ("/api/v1/volume?range=2026-11-01/P367D", "not 1 hour to 366 days"),
+    ("/api/v1/volume?range=2026-02-29/P1D", "not a date"),
+    ("/api/v1/export.csv?range=2026-11-01/P1D&sort=sender", "unknown sort"),
     ("/api/v1/volume?colour=blue", "colour"),
     ("/api/v1/widget?range=7d", "unknown parameter"),
     ("/api/v1/volume?sort=colour", "sorts by sender, domain, messages"),
@@ -111,3 +115,10 @@ def test_cli_reports_equal_the_api(served):
     assert str(oracle.widget(truth, datetime.now(UTC))[0]) in table.stdout.decode()
     bad = _cli(worker, "volume", "--page", "0")
     assert bad.returncode == 2 and b"greater than or equal to 1" in bad.stderr
+    since, _ = ReportQuery(range="30d").window(datetime.now(UTC))
+    window = f"{since:%Y-%m-%dT%HZ}/P30D"
+    custom = _cli(worker, "volume", "--range", window, "--page-size", "1000", "--format", "json")
+    assert custom.returncode == 0, custom.stderr
+    assert json.loads(custom.stdout) == _json(worker, "/api/v1/volume?range=30d&page_size=1000")
+    old = _cli(worker, "volume", "--from", "2026-11-01", "--to", "2026-11-02")
+    assert old.returncode == 2 and b"--range START/DURATION" in old.stderr

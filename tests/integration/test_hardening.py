@@ -89,13 +89,12 @@ def test_year_0001_future_stamps_and_300_days_of_history_flow_through(kafka, nam
             _in_live_window(truth, datetime.now(UTC))))
 
     wait_for(live_equals_truth, 180, "live counters equal to the truth of the last 7 days")
-    start = (now - timedelta(days=301)).strftime("%Y-%m-%dT%H:00:00Z")
-    end = (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:00:00Z")
+    window = (now - timedelta(days=301)).strftime("%Y-%m-%dT%H:00:00Z") + "/P301DT2H"
     subs = [t for t in truth if t["kind"] == "submission"]
     by_tls = Counter(t["tls_version"] for t in subs)
 
     def stored() -> bool:
-        totals = worker.get(f"/api/v1/tls?range=custom&start={start}&end={end}")["totals"]
+        totals = worker.get(f"/api/v1/tls?range={window}")["totals"]
         return {t["tls_version"]: t["messages"] for t in totals if t["messages"]} == by_tls
 
     wait_for(stored, 120, "ClickHouse to hold all 300 days")

@@ -107,7 +107,8 @@ def test_volume_filters_sort_and_paging(loaded):
 def test_custom_range_equals_the_preset_it_spells(loaded):
     ch, _ = loaded
     since, until = ReportQuery(range="7d").window(NOW)
-    custom = ReportQuery(range="custom", start=since, end=until, page_size=1000)
+    custom = ReportQuery(range=f"{since:%Y-%m-%dT%H:%M:%SZ}/P7D", page_size=1000)
+    assert custom.window(NOW + 30 * reports.WEEK) == (since, until)
     assert reports.volume(ch, custom, NOW).rows == reports.volume(
         ch, ReportQuery(range="7d", page_size=1000), NOW).rows
 

@@ -1,18 +1,19 @@
 """Report parameters and the shapes every report query shares.
 
 Windows are whole UTC hours (the aggregates' resolution): a preset ends with the current
-hour and reaches back its length; a custom range is rounded out to hours. Only the validated
-database identifier and whitelisted sort columns are ever formatted into SQL; every value is
-bound.
+hour and reaches back its length; a custom window, the ISO-8601 interval START/DURATION, is
+rounded out to hours. Only the validated database identifier and whitelisted sort columns
+are ever formatted into SQL; every value is bound.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.store.clickhouse import ClickHouse
 from schemas.event import TlsVersion
@@ -23,10 +24,58 @@ PRESETS = {"24h": timedelta(hours=24), "7d": WEEK, "30d": timedelta(days=30),
            "90d": timedelta(days=90)}
 TLS_VERSIONS: tuple[str, ...] = get_args(TlsVersion)
 MAX_SPAN = timedelta(days=366)
-# What ClickHouse's DateTime holds (the hourly aggregates): a window outside it is a 400.
+# What ClickHouse's DateTime holds (the hourly aggregates): every window lies inside.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2106, 1, 1, tzinfo=UTC)
-RangePreset = Literal["24h", "7d", "30d", "90d", "custom"]
+RangePreset = Literal["24h", "7d", "30d", "90d"]
+
+# A custom window is one value, START/DURATION, so that one pattern (published in the
+# OpenAPI document and matched by the validator itself) says everything the API checks:
+# real calendar days in 1971-2099 (with any UTC offset and up to 366 days the window stays
+# between EARLIEST and LATEST), and a duration of 1 hour to 366 days (so start < end).
+_LEAP_YEAR = "(?:19(?:7[26]|8[048]|9[26])|20(?:[02468][048]|[13579][26]))"
+_DATE = ("(?:(?:197[1-9]|19[89][0-9]|20[0-9]{2})-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]"
+         "|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+         f"|{_LEAP_YEAR}-02-29)")
+_TIME = ("(?:T(?:[01][0-9]|2[0-3])(?::[0-5][0-9](?::[0-5][0-9])?)?"
+         "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?")
+_WEEKS = "(?:[1-9]|[1-4][0-9]|5[0-2])"  # 1-52
+_DAYS = "(?:[1-9][0-9]?|[12][0-9]{2}|3[0-5][0-9]|36[0-6])"  # 1-366
+_SOME_DAYS = "(?:[1-9][0-9]?|[12][0-9]{2}|3[0-5][0-9]|36[0-5])"  # 1-365, then hours 1-23
+_HOURS = "(?:[1-9]|1[0-9]|2[0-3])"
+_ALL_HOURS = "(?:[1-9][0-9]{0,2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-7][0-9]|878[0-4])"  # 1-8784
+_DURATION = f"P(?:{_WEEKS}W|{_DAYS}D|{_SOME_DAYS}DT{_HOURS}H|T{_ALL_HOURS}H)"
+START_PATTERN = f"^{_DATE}{_TIME}$"
+DURATION_PATTERN = f"^{_DURATION}$"
+RANGE_PATTERN = f"^(?:{'|'.join(PRESETS)}|{_DATE}{_TIME}/{_DURATION})$"
+_RANGE, _START, _DURATION_PARTS = (re.compile(RANGE_PATTERN), re.compile(START_PATTERN),
+                                   re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(\d+)H)?"))
+
+
+def custom_window(value: str) -> tuple[datetime, datetime] | None:
+    """START/DURATION as [start, end) in UTC (not rounded); None for a preset."""
+    if value in PRESETS:
+        return None
+    start_text, duration = value.split("/")
+    start = datetime.fromisoformat(start_text)
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    match = _DURATION_PARTS.fullmatch(duration)
+    assert match is not None  # the pattern admitted it
+    weeks, days, hours = (int(part or 0) for part in match.groups())
+    return start, start + timedelta(weeks=weeks, days=days, hours=hours)
+
+
+def _explain(value: str) -> str:
+    start, slash, duration = value.partition("/")
+    if not slash:
+        return ("not a preset (24h, 7d, 30d, 90d) nor START/DURATION, an ISO-8601 interval "
+                "such as 2026-11-01/P30D or 2026-11-01T06:00Z/PT12H")
+    if not _START.fullmatch(start):
+        plus = " (a + in a URL is a space: write %2B)" if " " in start else ""
+        return (f"the start {start[:40]!r} is not a date (YYYY-MM-DD, optionally THH[:MM[:SS]] "
+                f"and Z or an offset) in the years 1971 to 2099{plus}")
+    return (f"the duration {duration[:40]!r} is not 1 hour to 366 days "
+            "(PnW, PnD, PTnH or PnDTnH, whole numbers without leading zeros)")
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -44,9 +93,12 @@ class ReportQuery(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    range: RangePreset = "7d"
-    start: datetime | None = Field(None, description="Custom range start (ISO-8601).")
-    end: datetime | None = Field(None, description="Custom range end (ISO-8601).")
+    range: str = Field(
+        "7d", json_schema_extra={"pattern": RANGE_PATTERN},
+        description="The window: 24h, 7d, 30d, 90d (ending with the current hour), or an "
+                    "ISO-8601 interval START/DURATION such as 2026-11-01/P30D or "
+                    "2026-11-01T06:00Z/P1DT12H (no offset: UTC; years 1971-2099; 1 hour to "
+                    "366 days), rounded out to whole UTC hours.")
     domain: str | None = Field(None, max_length=255, description="Show data for this domain.")
     search: str | None = Field(None, max_length=320, description="Sender contains this.")
     sort: str | None = Field(None, max_length=32, description="Column to sort by.")
@@ -54,19 +106,11 @@ class ReportQuery(BaseModel):
     page: int = Field(1, ge=1, le=1_000_000)
     page_size: int = Field(50, ge=1, le=1000)
 
-    @field_validator("start", "end")
+    @field_validator("range")
     @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)  # documented: naive times are UTC
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:59-01:00
-            raise ValueError("outside the years 1970 to 2105") from None
-        if not EARLIEST <= value < LATEST:
-            raise ValueError("outside the years 1970 to 2105")
+    def _window(cls, value: str) -> str:
+        if not _RANGE.fullmatch(value):
+            raise ValueError(_explain(value))
         return value
 
     @field_validator("domain", "search")
@@ -75,27 +119,13 @@ class ReportQuery(BaseModel):
         value = value.strip().lower() if value else None
         return value or None
 
-    @model_validator(mode="after")
-    def _custom_needs_bounds(self) -> ReportQuery:
-        if self.range == "custom":
-            if self.start is None or self.end is None:
-                raise ValueError("range=custom needs start and end")
-            if self.end <= self.start:
-                raise ValueError("end must be after start")
-            if self.end - self.start > MAX_SPAN:
-                raise ValueError("a custom range spans at most 366 days")
-        elif self.start is not None or self.end is not None:
-            raise ValueError("start/end are only for range=custom")
-        return self
-
     def window(self, now: datetime) -> tuple[datetime, datetime]:
         """[since, until) in whole UTC hours."""
-        if self.range == "custom":
-            assert self.start is not None and self.end is not None
-            since = _floor_hour(self.start)
-            until = _floor_hour(self.end) + (HOUR if self.end != _floor_hour(self.end) else
-                                             timedelta(0))
-            return since, until
+        custom = custom_window(self.range)
+        if custom is not None:
+            start, end = custom
+            return _floor_hour(start), _floor_hour(end) + (
+                HOUR if end != _floor_hour(end) else timedelta(0))
         until = _floor_hour(now) + HOUR
         return until - PRESETS[self.range], until
 

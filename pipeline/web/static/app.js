@@ -30,6 +30,7 @@
     for (const key of ["range", "start", "end", "domain", "search", "pivot", "show"]) {
       if (p.has(key)) state[key] = p.get(key);
     }
+    if (state.range.includes("/")) fromInterval(state.range);  // the API's own form
     state.page = Math.max(1, parseInt(p.get("page") || "1", 10) || 1);
     state.pageSize = parseInt(p.get("page_size") || "50", 10) || 50;
   }
@@ -42,9 +43,39 @@
     history.replaceState(null, "", "#" + state.view + (p.toString() ? "?" + p : ""));
   }
 
+  // A custom window is the API's one `range` value START/DURATION (an ISO-8601 interval):
+  // the From/To inputs (UTC) rounded out to whole hours, as the API would round them.
+  const HOUR_MS = 3600e3;
+  function customWindow() {
+    if (!(state.start && state.end)) return { error: "Choose both ends of the custom range." };
+    const from = Date.parse(state.start.slice(0, 16) + "Z");
+    const to = Date.parse(state.end.slice(0, 16) + "Z");
+    if (Number.isNaN(from) || Number.isNaN(to)) return { error: "Choose both ends of the custom range." };
+    const since = Math.floor(from / HOUR_MS);
+    const hours = Math.ceil(to / HOUR_MS) - since;
+    if (hours <= 0) return { error: "The end of the custom range must come after its start." };
+    if (hours > 366 * 24) return { error: "A custom range spans at most 366 days." };
+    const days = Math.floor(hours / 24), rest = hours % 24;
+    const duration = "P" + (days ? days + "D" : "") + (rest ? "T" + rest + "H" : "");
+    return { value: new Date(since * HOUR_MS).toISOString().slice(0, 13) + ":00Z/" + duration };
+  }
+
+  // The inputs back from START/DURATION (a shared link; an old range=custom&start&end link
+  // fills them directly).
+  function fromInterval(value) {
+    const m = /^(\d{4}-\d\d-\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d))?)?(Z|[+-]\d\d:\d\d)?)?\/P(?:(\d+)W)?(?:(\d+)D)?(?:T(\d+)H)?$/.exec(value);
+    state.range = "custom";
+    if (!m) { state.start = state.end = ""; return; }
+    const start = Date.parse(`${m[1]}T${m[2] || "00"}:${m[3] || "00"}:${m[4] || "00"}${m[5] || "Z"}`);
+    const hours = 168 * (+m[6] || 0) + 24 * (+m[7] || 0) + (+m[8] || 0);
+    const iso = (ms) => Number.isNaN(ms) ? "" : new Date(ms).toISOString().slice(0, 16);
+    state.start = iso(start);
+    state.end = iso(start + hours * HOUR_MS);
+  }
+
   function filterParams() {
-    const p = new URLSearchParams({ range: state.range });
-    if (state.range === "custom") { p.set("start", state.start); p.set("end", state.end); }
+    const range = state.range === "custom" ? customWindow().value || "custom" : state.range;
+    const p = new URLSearchParams({ range });
     if (state.domain) p.set("domain", state.domain);
     if (state.search) p.set("search", state.search);
     return p;
@@ -384,8 +415,8 @@
     $("filters").hidden = state.view === "overview";
     syncFilterInputs();
     writeHash();
-    if (state.range === "custom" && !(state.start && state.end)) {
-      showState(state.view + "-state", "empty", "Choose both ends of the custom range.");
+    if (state.range === "custom" && customWindow().error) {
+      showState(state.view + "-state", "empty", customWindow().error);
       return;
     }
     if (state.view === "overview") { loadWidget(); loadOverviewAlerts(); }
@@ -429,8 +460,8 @@
   function wire() {
     $("f-range").addEventListener("change", (e) => changed(() => { state.range = e.target.value; }));
     const custom = () => changed(() => {
-      state.start = $("f-start").value ? $("f-start").value + ":00" : "";
-      state.end = $("f-end").value ? $("f-end").value + ":00" : "";
+      state.start = $("f-start").value;
+      state.end = $("f-end").value;
     });
     $("f-start").addEventListener("change", custom);
     $("f-end").addEventListener("change", custom);
