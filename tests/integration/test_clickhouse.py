@@ -11,7 +11,6 @@ import clickhouse_connect
 import pytest
 
 from pipeline.store import reports
-from pipeline.store.aggregate import recompute_hours, touched_hours
 from pipeline.store.clickhouse import ClickHouse, migrate, migrations
 from pipeline.store.sink import EVENT_COLUMNS, event_row
 from schemas.event import AuthEvent
@@ -70,6 +69,5 @@ def test_widget_counts_distinct_senders_per_week(ch):
         _event(8, "f@example.com", NOW + timedelta(hours=1)),         # future: not counted
     ]
     ch.insert("events", [event_row(e) for e in events], EVENT_COLUMNS)
-    recompute_hours(ch, touched_hours(e.ts for e in events))
     result = reports.widget(ch, NOW)
     assert (result.senders, result.previous_senders, result.change) == (2, 2, 0.0)

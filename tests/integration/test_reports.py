@@ -20,7 +20,7 @@ import pytest
 from pipeline.normalize.dialects.base import NormalizeConfig
 from pipeline.normalize.normalizer import Normalizer, normalize_lines
 from pipeline.store import reports
-from pipeline.store.aggregate import recompute_hours, touched_hours
+from pipeline.store.aggregate import store_events
 from pipeline.store.clickhouse import ClickHouse, migrate
 from pipeline.store.reports import ReportQuery
 from pipeline.store.sink import EVENT_COLUMNS, event_row
@@ -51,8 +51,7 @@ def load(ch: ClickHouse, lines: list[tuple[str, str]]) -> int:
     rows = [event_row(e) for e in events]
     for i in range(0, len(rows), 700):  # several batches, as the sink writes them
         batch = rows[i:i + 700]
-        ch.insert("events", batch, EVENT_COLUMNS, token=f"t:0:{i}")
-        recompute_hours(ch, touched_hours(r[2] for r in batch))
+        store_events(ch, batch, EVENT_COLUMNS, token=f"t:0:{i}")
     return len(rows)
 
 
@@ -148,8 +147,8 @@ def test_reports_do_not_change_when_a_batch_is_replayed(loaded):
               reports.widget(ch, NOW)]
     rows = ch.query_rows(f"SELECT {', '.join(EVENT_COLUMNS)} FROM {ch.database}.events FINAL"
                          " ORDER BY ts LIMIT 500")
-    ch.insert("events", [list(r) for r in rows], EVENT_COLUMNS, token="replay:other-bounds")
-    recompute_hours(ch, touched_hours(r[2] for r in rows))
+    assert store_events(ch, [list(r) for r in rows], EVENT_COLUMNS,
+                        token="replay:other-bounds") == 0
     after = [reports.volume(ch, ReportQuery(range="30d", page_size=1000), NOW),
              reports.tls_usage(ch, ReportQuery(range="30d", page_size=1000), NOW),
              reports.widget(ch, NOW)]

@@ -1,0 +1,260 @@
+-- Rollups written by the events insert itself, replacing 002's recomputed `hourly`.
+--
+-- Why: 002 recomputed every hour a batch touched from `events FINAL`, so a batch cost grew
+-- with what its hour already held, and every read paid FINAL over as many rows as events.
+--
+-- Exactness under at-least-once delivery: a materialized view adds each inserted events
+-- row once, so it is exact as long as no copy of an event is inserted twice. Two guards
+-- make that hold: (1) a retried batch carries the same insert_deduplication_token, so the
+-- events block is dropped as a duplicate, and ClickHouse does not push a deduplicated block
+-- to the views; (2) before inserting, the sink (pipeline/store/aggregate.py `unseen`)
+-- removes events whose event_id is already stored, looked up in `event_ids` by the minute
+-- of their event time, so a replay with other batch boundaries adds nothing. That lookup
+-- reads the batch's own minutes, not the hour. Copies inside one batch are removed before.
+--
+-- Reads need no FINAL: every column is a sum, min, max or a mergeable state, and queries
+-- aggregate again, so parts not yet merged give the same answer. Two resolutions: hours
+-- for the edges of a window, days for the whole days inside it (reports/query.py
+-- `Rollup`). Three key sets: per sender (details tables), per domain and TLS version (charts
+-- and totals), and the distinct senders themselves (the widget).
+--
+-- An existing database: the views are created first, then each rollup is filled once from
+-- `events FINAL`. Run this with the sinks stopped (an event written between the two steps
+-- would be counted twice). The view targets have no deduplication window on purpose: two
+-- different batches can produce identical rollup blocks.
+DROP TABLE IF EXISTS {db}.hourly;
+
+CREATE TABLE IF NOT EXISTS {db}.hourly
+(
+    hour            DateTime('UTC'),
+    sender_domain   LowCardinality(String),
+    sender          String,
+    tls_version     LowCardinality(String),
+    auth_mechanism  LowCardinality(String),
+    sender_id       SimpleAggregateFunction(any, UInt64),
+    messages        SimpleAggregateFunction(sum, UInt64),
+    recipients      SimpleAggregateFunction(sum, UInt64),
+    bytes           SimpleAggregateFunction(sum, UInt64),
+    failures        SimpleAggregateFunction(sum, UInt64),
+    client_ips      AggregateFunction(uniqExact, String),
+    ip_list         AggregateFunction(groupUniqArray(50), String),
+    first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    last_submission SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (hour, sender_domain, sender, tls_version, auth_mechanism)
+TTL hour + INTERVAL {aggregate_ttl_days} DAY;
+
+CREATE TABLE IF NOT EXISTS {db}.daily
+(
+    day             Date,
+    sender_domain   LowCardinality(String),
+    sender          String,
+    tls_version     LowCardinality(String),
+    auth_mechanism  LowCardinality(String),
+    sender_id       SimpleAggregateFunction(any, UInt64),
+    messages        SimpleAggregateFunction(sum, UInt64),
+    recipients      SimpleAggregateFunction(sum, UInt64),
+    bytes           SimpleAggregateFunction(sum, UInt64),
+    failures        SimpleAggregateFunction(sum, UInt64),
+    client_ips      AggregateFunction(uniqExact, String),
+    ip_list         AggregateFunction(groupUniqArray(50), String),
+    first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    last_submission SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, sender_domain, sender, tls_version, auth_mechanism)
+TTL day + INTERVAL {aggregate_ttl_days} DAY;
+
+CREATE TABLE IF NOT EXISTS {db}.domain_hourly
+(
+    hour            DateTime('UTC'),
+    sender_domain   LowCardinality(String),
+    tls_version     LowCardinality(String),
+    messages        SimpleAggregateFunction(sum, UInt64),
+    failures        SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (hour, sender_domain, tls_version)
+TTL hour + INTERVAL {aggregate_ttl_days} DAY;
+
+CREATE TABLE IF NOT EXISTS {db}.domain_daily
+(
+    day             Date,
+    sender_domain   LowCardinality(String),
+    tls_version     LowCardinality(String),
+    messages        SimpleAggregateFunction(sum, UInt64),
+    failures        SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, sender_domain, tls_version)
+TTL day + INTERVAL {aggregate_ttl_days} DAY;
+
+CREATE TABLE IF NOT EXISTS {db}.senders_hourly
+(
+    hour            DateTime('UTC'),
+    senders         AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY hour
+TTL hour + INTERVAL {aggregate_ttl_days} DAY;
+
+CREATE TABLE IF NOT EXISTS {db}.senders_daily
+(
+    day             Date,
+    senders         AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY day
+TTL day + INTERVAL {aggregate_ttl_days} DAY;
+
+CREATE TABLE IF NOT EXISTS {db}.event_ids
+(
+    minute          DateTime('UTC'),
+    event_id        String
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(minute)
+ORDER BY (minute, event_id)
+TTL minute + INTERVAL {ttl_days} DAY;
+
+-- Fed by the events inserts themselves (one INSERT writes the events and their deltas).
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.hourly_mv TO {db}.hourly AS
+SELECT toStartOfHour(t) AS hour, s AS sender_domain, u AS sender, v AS tls_version, m AS auth_mechanism,
+    cityHash64(u) AS sender_id,
+    countIf(k = 'submission') AS messages, sumIf(r, k = 'submission') AS recipients,
+    sumIf(b, k = 'submission') AS bytes, countIf(k = 'auth_failure') AS failures,
+    uniqExactStateIf(ip, has_ip) AS client_ips,
+    groupUniqArrayStateIf(50)(ip, has_ip AND k = 'submission') AS ip_list,
+    min(t) AS first_seen, max(t) AS last_seen, maxIf(t, k = 'submission') AS last_submission
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events)
+GROUP BY hour, sender_domain, sender, tls_version, auth_mechanism;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.daily_mv TO {db}.daily AS
+SELECT toDate(t) AS day, s AS sender_domain, u AS sender, v AS tls_version, m AS auth_mechanism,
+    cityHash64(u) AS sender_id,
+    countIf(k = 'submission') AS messages, sumIf(r, k = 'submission') AS recipients,
+    sumIf(b, k = 'submission') AS bytes, countIf(k = 'auth_failure') AS failures,
+    uniqExactStateIf(ip, has_ip) AS client_ips,
+    groupUniqArrayStateIf(50)(ip, has_ip AND k = 'submission') AS ip_list,
+    min(t) AS first_seen, max(t) AS last_seen, maxIf(t, k = 'submission') AS last_submission
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events)
+GROUP BY day, sender_domain, sender, tls_version, auth_mechanism;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.domain_hourly_mv TO {db}.domain_hourly AS
+SELECT toStartOfHour(t) AS hour, s AS sender_domain, v AS tls_version,
+    countIf(k = 'submission') AS messages, countIf(k = 'auth_failure') AS failures
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events)
+GROUP BY hour, sender_domain, tls_version;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.domain_daily_mv TO {db}.domain_daily AS
+SELECT toDate(t) AS day, s AS sender_domain, v AS tls_version,
+    countIf(k = 'submission') AS messages, countIf(k = 'auth_failure') AS failures
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events)
+GROUP BY day, sender_domain, tls_version;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.senders_hourly_mv TO {db}.senders_hourly AS
+SELECT toStartOfHour(t) AS hour,
+    uniqExactStateIf(u, k = 'submission' AND u != '') AS senders
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events)
+GROUP BY hour;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.senders_daily_mv TO {db}.senders_daily AS
+SELECT toDate(t) AS day,
+    uniqExactStateIf(u, k = 'submission' AND u != '') AS senders
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events)
+GROUP BY day;
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.event_ids_mv TO {db}.event_ids AS
+SELECT toStartOfMinute(ts) AS minute, event_id FROM {db}.events;
+
+-- An existing database: what the events already hold, once (see the header).
+INSERT INTO {db}.hourly
+SELECT toStartOfHour(t) AS hour, s AS sender_domain, u AS sender, v AS tls_version, m AS auth_mechanism,
+    cityHash64(u) AS sender_id,
+    countIf(k = 'submission') AS messages, sumIf(r, k = 'submission') AS recipients,
+    sumIf(b, k = 'submission') AS bytes, countIf(k = 'auth_failure') AS failures,
+    uniqExactStateIf(ip, has_ip) AS client_ips,
+    groupUniqArrayStateIf(50)(ip, has_ip AND k = 'submission') AS ip_list,
+    min(t) AS first_seen, max(t) AS last_seen, maxIf(t, k = 'submission') AS last_submission
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events FINAL)
+GROUP BY hour, sender_domain, sender, tls_version, auth_mechanism;
+
+INSERT INTO {db}.daily
+SELECT toDate(t) AS day, s AS sender_domain, u AS sender, v AS tls_version, m AS auth_mechanism,
+    cityHash64(u) AS sender_id,
+    countIf(k = 'submission') AS messages, sumIf(r, k = 'submission') AS recipients,
+    sumIf(b, k = 'submission') AS bytes, countIf(k = 'auth_failure') AS failures,
+    uniqExactStateIf(ip, has_ip) AS client_ips,
+    groupUniqArrayStateIf(50)(ip, has_ip AND k = 'submission') AS ip_list,
+    min(t) AS first_seen, max(t) AS last_seen, maxIf(t, k = 'submission') AS last_submission
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events FINAL)
+GROUP BY day, sender_domain, sender, tls_version, auth_mechanism;
+
+INSERT INTO {db}.domain_hourly
+SELECT toStartOfHour(t) AS hour, s AS sender_domain, v AS tls_version,
+    countIf(k = 'submission') AS messages, countIf(k = 'auth_failure') AS failures
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events FINAL)
+GROUP BY hour, sender_domain, tls_version;
+
+INSERT INTO {db}.domain_daily
+SELECT toDate(t) AS day, s AS sender_domain, v AS tls_version,
+    countIf(k = 'submission') AS messages, countIf(k = 'auth_failure') AS failures
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events FINAL)
+GROUP BY day, sender_domain, tls_version;
+
+INSERT INTO {db}.senders_hourly
+SELECT toStartOfHour(t) AS hour,
+    uniqExactStateIf(u, k = 'submission' AND u != '') AS senders
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events FINAL)
+GROUP BY hour;
+
+INSERT INTO {db}.senders_daily
+SELECT toDate(t) AS day,
+    uniqExactStateIf(u, k = 'submission' AND u != '') AS senders
+FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
+          tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
+          ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
+      FROM {db}.events FINAL)
+GROUP BY day;
+INSERT INTO {db}.event_ids SELECT toStartOfMinute(ts) AS minute, event_id FROM {db}.events FINAL;
