@@ -13,7 +13,9 @@ from pipeline.store.reports.query import (
     ReportQuery,
     UtcDatetime,
     _filters,
-    paged,
+    dimensions,
+    paged_total,
+    rollup,
     two_weeks,
 )
 from schemas.event import LEGACY_TLS
@@ -43,15 +45,18 @@ REMEDIATION_SORT = {"sender": "sender", "messages": "n", "last_seen": "seen",
 def remediation(ch: ClickHouse, q: ReportQuery, now: datetime) -> Remediation:
     """Who still submits over legacy TLS (1.0, 1.1, SSL 3), from where, and how much."""
     since, until = q.window(now)
-    where, params = _filters(q, since, until, time_col="ts")
-    params["legacy"] = sorted(LEGACY_TLS)
+    where, params = dimensions(q)
+    where = " AND ".join(c for c in ("messages > 0", "sender != ''",
+                                     "tls_version IN {legacy:Array(String)}", where) if c)
+    source, p = rollup(ch.database, "", "sender, sender_domain, tls_version, messages,"
+                       " ip_list, last_submission", since, until, where)
+    params.update(p, legacy=sorted(LEGACY_TLS))
+    # ip_list keeps up to 50 distinct client IPs per sender, as the report shows.
     base = (
-        "SELECT sender, any(sender_domain) AS dom, count() AS n,"
-        " arraySort(groupUniqArray(tls_version)), arraySort(groupUniqArray(50)(client_ip)),"
-        f" max(ts) AS seen FROM {ch.database}.events FINAL"
-        " WHERE kind = 'submission' AND sender IS NOT NULL"
-        f" AND tls_version IN {{legacy:Array(String)}} AND {where} GROUP BY sender")
-    rows, page = paged(ch, q, base, params, q.sorted_by(REMEDIATION_SORT, "messages"))
+        "SELECT sender, any(sender_domain) AS dom, sum(messages) AS n,"
+        " arraySort(groupUniqArray(tls_version)), arraySort(groupUniqArrayMerge(50)(ip_list)),"
+        f" max(last_submission) AS seen FROM {source} GROUP BY sender")
+    rows, page = paged_total(ch, q, base, params, q.sorted_by(REMEDIATION_SORT, "messages"))
     return Remediation(
         since=since, until=until,
         rows=[LegacySender(sender=s, domain=d or "", messages=n, tls_versions=list(v),
@@ -130,13 +135,14 @@ class DomainChange(BaseModel):
 
 def week_over_week(ch: ClickHouse, now: datetime) -> list[DomainChange]:
     before, since, until = two_weeks(now)
+    db = ch.database
+    cur, p1 = rollup(db, "domain_", "sender_domain, messages", since, until, prefix="c")
+    prev, p2 = rollup(db, "domain_", "sender_domain, messages", before, since, prefix="p")
     rows = ch.query_rows(
-        "SELECT sender_domain, sumIf(messages, hour >= {since:DateTime('UTC')}) AS a,"
-        " sumIf(messages, hour < {since:DateTime('UTC')}) AS b"
-        f" FROM {ch.database}.hourly FINAL WHERE hour >= {{before:DateTime('UTC')}}"
-        " AND hour < {until:DateTime('UTC')} GROUP BY sender_domain"
-        " HAVING a + b > 0 ORDER BY a DESC, sender_domain",
-        {"since": since, "before": before, "until": until})
+        "SELECT d, sum(a) AS a, sum(b) AS b FROM ("
+        f"SELECT sender_domain AS d, messages AS a, toUInt64(0) AS b FROM {cur}"
+        f" UNION ALL SELECT sender_domain, toUInt64(0), messages FROM {prev})"
+        " GROUP BY d HAVING a + b > 0 ORDER BY a DESC, d", {**p1, **p2})
     return [DomainChange(domain=d, this_week=a, last_week=b,
                          change=(a - b) / b if b else None) for d, a, b in rows]
 

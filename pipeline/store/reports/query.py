@@ -136,6 +136,63 @@ class Page(BaseModel):
     total: int
 
 
+# ---- rollups (migration 004) --------------------------------------------------------------
+
+ROLLUPS = ("", "domain_", "senders_")  # per sender; per domain and TLS version; senders
+
+
+def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """[d0, d1): the whole UTC days inside [since, until), empty (d0 == d1) if none."""
+    d0 = since.replace(hour=0) + (timedelta(days=1) if since.hour else timedelta(0))
+    d1 = until.replace(hour=0)
+    return (d0, d1) if d0 < d1 else (until, until)
+
+
+def rollup(db: str, family: str, columns: str, since: datetime, until: datetime,
+           where: str = "", prefix: str = "") -> tuple[str, dict[str, Any]]:
+    """A subquery of `day, {columns}` over the hour-aligned window [since, until): the whole
+    days from `{family}daily`, the hours at either edge from `{family}hourly`. The rollups
+    are exact without FINAL as long as the caller aggregates again (sum, min, max, -Merge).
+    `where` is more conditions on both (bound parameters only)."""
+    assert family in ROLLUPS
+    d0, d1 = whole_days(since, until)
+    p = {f"{prefix}{name}": value for name, value in
+         (("since", since), ("until", until), ("d0", d0), ("d1", d1))}
+    since_, until_, d0_, d1_ = (f"{{{prefix}{n}:DateTime('UTC')}}"
+                                for n in ("since", "until", "d0", "d1"))
+    more = f" AND {where}" if where else ""
+    sql = (f"(SELECT toDate(hour) AS day, {columns} FROM {db}.{family}hourly"
+           f" WHERE hour >= {since_} AND hour < {until_}"
+           f" AND NOT (hour >= {d0_} AND hour < {d1_}){more}"
+           f" UNION ALL SELECT day, {columns} FROM {db}.{family}daily"
+           f" WHERE day >= toDate({d0_}) AND day < toDate({d1_}){more})")
+    return sql, p
+
+
+def dimensions(q: ReportQuery, search: bool = True) -> tuple[str, dict[str, Any]]:
+    """The domain and sender-search conditions of `q`, for a rollup's `where`."""
+    clauses, params = [], {}
+    if q.domain:
+        clauses.append("sender_domain = {domain:String}")
+        params["domain"] = q.domain
+    if q.search and search:
+        clauses.append("positionCaseInsensitiveUTF8(sender, {search:String}) > 0")
+        params["search"] = q.search
+    return " AND ".join(clauses), params
+
+
+def paged_total(ch: ClickHouse, q: ReportQuery, base: str, params: dict[str, Any],
+                order: str) -> tuple[Sequence[Any], Page]:
+    """Like `paged`, in one pass: the total rides along as a window count."""
+    rows = ch.query_rows(
+        f"SELECT *, count() OVER () FROM ({base}) ORDER BY {order}"
+        " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+        {**params, "limit": q.page_size, "offset": q.offset})
+    if rows:
+        return [row[:-1] for row in rows], Page(page=q.page, page_size=q.page_size,
+                                                total=rows[0][-1])
+    total = ch.query_rows(f"SELECT count() FROM ({base})", params)[0][0] if q.page > 1 else 0
+    return rows, Page(page=q.page, page_size=q.page_size, total=total)
 
 
 def two_weeks(now: datetime) -> tuple[datetime, datetime, datetime]:
