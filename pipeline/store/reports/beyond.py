@@ -14,7 +14,7 @@ from pipeline.store.reports.query import (
     UtcDatetime,
     _filters,
     dimensions,
-    paged_total,
+    ranked_page,
     rollup,
     two_weeks,
 )
@@ -47,16 +47,18 @@ def remediation(ch: ClickHouse, q: ReportQuery, now: datetime) -> Remediation:
     since, until = q.window(now)
     where, params = dimensions(q)
     where = " AND ".join(c for c in ("messages > 0", "sender != ''",
-                                     "tls_version IN {legacy:Array(String)}", where) if c)
+                                     "tls_version IN {legacy:Array(String)}", where,
+                                     "{keys}") if c)
     source, p = rollup(ch.database, "", "sender, sender_domain, tls_version, messages,"
-                       " ip_list, last_submission", since, until, where)
+                       " ip_list, last_submission, sender_id", since, until, where)
     params.update(p, legacy=sorted(LEGACY_TLS))
     # ip_list keeps up to 50 distinct client IPs per sender, as the report shows.
     base = (
         "SELECT sender, any(sender_domain) AS dom, sum(messages) AS n,"
         " arraySort(groupUniqArray(tls_version)), arraySort(groupUniqArrayMerge(50)(ip_list)),"
         f" max(last_submission) AS seen FROM {source} GROUP BY sender")
-    rows, page = paged_total(ch, q, base, params, q.sorted_by(REMEDIATION_SORT, "messages"))
+    rows, page = ranked_page(ch, q, source, params, ("sender_id", "UInt64"), base,
+                             q.sorted_by(REMEDIATION_SORT, "messages"))
     return Remediation(
         since=since, until=until,
         rows=[LegacySender(sender=s, domain=d or "", messages=n, tls_versions=list(v),

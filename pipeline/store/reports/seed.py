@@ -15,7 +15,7 @@ from pipeline.store.reports.query import (
     ReportQuery,
     UtcDatetime,
     dimensions,
-    paged_total,
+    ranked_page,
     rollup,
     two_weeks,
 )
@@ -139,8 +139,10 @@ VOLUME_SORT = {"sender": "sender", "domain": "dom", "messages": "n",
 
 def _sender_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datetime,
                    columns: str, extra: str = "") -> tuple[str, dict[str, Any]]:
+    """The per-sender rollup, with the `{keys}` condition `ranked_page` fills in."""
     where, params = dimensions(q)
-    where = " AND ".join(c for c in ("messages > 0", "sender != ''", where, extra) if c)
+    where = " AND ".join(c for c in ("messages > 0", "sender != ''", where, extra, "{keys}")
+                         if c)
     sql, p = rollup(ch.database, "", columns, since, until, where)
     return sql, {**params, **p}
 
@@ -153,7 +155,7 @@ def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
         " GROUP BY d, sender_domain HAVING n > 0 ORDER BY d, sender_domain", params)
     senders, params = _sender_rollup(ch, q, since, until,
                                      "sender, sender_domain, tls_version, auth_mechanism,"
-                                     " messages")
+                                     " messages, sender_id")
     base = (
         "SELECT sender, any(sender_domain) AS dom, sum(messages) AS n,"
         " sumIf(messages, tls_version = 'TLS1.0') / n AS tls10,"
@@ -162,7 +164,8 @@ def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
         " sumIf(messages, tls_version = 'TLS1.3') / n AS tls13,"
         " groupUniqArray(if(auth_mechanism IN {oauth:Array(String)}, 'OAuth', 'Basic'))"
         f" AS protocols FROM {senders} GROUP BY sender")
-    rows, page = paged_total(ch, q, base, {**params, "oauth": sorted(OAUTH_MECHANISMS)},
+    rows, page = ranked_page(ch, q, senders, {**params, "oauth": sorted(OAUTH_MECHANISMS)},
+                             ("sender_id", "UInt64"), base,
                              q.sorted_by(VOLUME_SORT, "messages"))
     return VolumeReport(
         since=since, until=until,
@@ -212,10 +215,12 @@ def tls_usage(ch: ClickHouse, q: ReportQuery, now: datetime) -> TlsReport:
         f"SELECT toString(day) AS d, tls_version, sum(messages) AS n FROM {source}"
         " GROUP BY d, tls_version HAVING n > 0 ORDER BY d, tls_version", params)
     senders, params = _sender_rollup(ch, q, since, until,
-                                     "sender, sender_domain, tls_version, messages")
+                                     "sender, sender_domain, tls_version, messages,"
+                                     " sender_id")
     base = ("SELECT sender, any(sender_domain) AS dom, tls_version, sum(messages) AS n"
             f" FROM {senders} GROUP BY sender, tls_version")
-    rows, page = paged_total(ch, q, base, params,
+    rows, page = ranked_page(ch, q, senders, params,
+                             ("(sender_id, tls_version)", "Tuple(UInt64, String)"), base,
                              f"{q.sorted_by(TLS_SORT, 'messages')}, tls_version ASC")
     return TlsReport(
         since=since, until=until, totals=_tls_shares(list(totals)),
