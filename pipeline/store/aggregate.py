@@ -2,10 +2,11 @@
 
 The rollups are materialized views of the events table: each inserted events row is added
 once. They stay exact under at-least-once delivery because no stored event is inserted
-again: a retried block is dropped by its deduplication token (and ClickHouse does not push
-a dropped block to the views), and `unseen` removes events whose id is already stored
-before the insert. The lookup is by the minute of each event's time and its id, so its cost
-follows the batch (the minutes it spans), not what the hour or the day already holds.
+again: before every insert attempt `unseen` removes the events whose id is already stored.
+(The deduplication token alone is not enough: the engine pushes a block that the events
+table dropped as a duplicate to the views anyway.) The lookup is by the minute of each
+event's time and its id, so its cost follows the batch (the minutes it spans), not what the
+hour or the day already holds. Anything that writes events must come through here.
 """
 
 from __future__ import annotations

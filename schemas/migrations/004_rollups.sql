@@ -4,13 +4,18 @@
 -- with what its hour already held, and every read paid FINAL over as many rows as events.
 --
 -- Exactness under at-least-once delivery: a materialized view adds each inserted events
--- row once, so it is exact as long as no copy of an event is inserted twice. Two guards
--- make that hold: (1) a retried batch carries the same insert_deduplication_token, so the
--- events block is dropped as a duplicate, and ClickHouse does not push a deduplicated block
--- to the views; (2) before inserting, the sink (pipeline/store/aggregate.py `unseen`)
--- removes events whose event_id is already stored, looked up in `event_ids` by the minute
--- of their event time, so a replay with other batch boundaries adds nothing. That lookup
--- reads the batch's own minutes, not the hour. Copies inside one batch are removed before.
+-- row once, so it is exact as long as no copy of an event is inserted twice. The sink
+-- (pipeline/store/aggregate.py `store_events`) makes that hold: before every insert
+-- attempt, a retry included, it removes the events whose event_id is already stored,
+-- looked up in `event_ids` (written by the same insert) by the minute of their event time,
+-- so the lookup reads the batch's own minutes, not the hour. A replay with other batch
+-- boundaries, or a retry after an insert that succeeded unseen, adds nothing. Copies inside
+-- one batch are removed before. The insert_deduplication_token keeps the events table
+-- itself exact, but not the views: this engine pushes a block the events table dropped as
+-- a duplicate to the views all the same, so nothing may insert events around the sink's
+-- path without that filter. Two sinks never write one partition at once (the group
+-- protocol); the one gap is an insert that ClickHouse commits to the events table but not
+-- to every view, which a rollup then misses (never counts twice).
 --
 -- Reads need no FINAL: every column is a sum, min, max or a mergeable state, and queries
 -- aggregate again, so parts not yet merged give the same answer. Two resolutions: hours
@@ -21,7 +26,7 @@
 -- An existing database: the views are created first, then each rollup is filled once from
 -- `events FINAL`. Run this with the sinks stopped (an event written between the two steps
 -- would be counted twice). The view targets have no deduplication window on purpose: two
--- different batches can produce identical rollup blocks.
+-- different batches can produce identical rollup blocks (one message, same hour and key).
 DROP TABLE IF EXISTS {db}.hourly;
 
 CREATE TABLE IF NOT EXISTS {db}.hourly
