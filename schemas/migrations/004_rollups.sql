@@ -42,7 +42,6 @@ CREATE TABLE IF NOT EXISTS {db}.hourly
     bytes           SimpleAggregateFunction(sum, UInt64),
     failures        SimpleAggregateFunction(sum, UInt64),
     client_ips      AggregateFunction(uniqExact, String),
-    ip_list         AggregateFunction(groupUniqArray(50), String),
     first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
     last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
     last_submission SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
@@ -65,7 +64,6 @@ CREATE TABLE IF NOT EXISTS {db}.daily
     bytes           SimpleAggregateFunction(sum, UInt64),
     failures        SimpleAggregateFunction(sum, UInt64),
     client_ips      AggregateFunction(uniqExact, String),
-    ip_list         AggregateFunction(groupUniqArray(50), String),
     first_seen      SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
     last_seen       SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
     last_submission SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
@@ -109,7 +107,9 @@ CREATE TABLE IF NOT EXISTS {db}.senders_hourly
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY hour
-TTL hour + INTERVAL {aggregate_ttl_days} DAY;
+TTL hour + INTERVAL {aggregate_ttl_days} DAY
+-- A row holds every sender of its hour or day: small granules, so a window reads its own.
+SETTINGS index_granularity = 4;
 
 CREATE TABLE IF NOT EXISTS {db}.senders_daily
 (
@@ -119,7 +119,23 @@ CREATE TABLE IF NOT EXISTS {db}.senders_daily
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY day
-TTL day + INTERVAL {aggregate_ttl_days} DAY;
+TTL day + INTERVAL {aggregate_ttl_days} DAY
+-- A row holds every sender of its hour or day: small granules, so a window reads its own.
+SETTINGS index_granularity = 4;
+
+-- Remediation's client IPs: legacy-TLS submissions per sender, hour and client IP, sorted
+-- by sender so the IPs of one page of senders are a few granules, not a scan.
+CREATE TABLE IF NOT EXISTS {db}.legacy_ips
+(
+    sender          String,
+    hour            DateTime('UTC'),
+    client_ip       String,
+    messages        SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (sender, hour, client_ip)
+TTL hour + INTERVAL {aggregate_ttl_days} DAY;
 
 CREATE TABLE IF NOT EXISTS {db}.event_ids
 (
@@ -138,7 +154,6 @@ SELECT toStartOfHour(t) AS hour, s AS sender_domain, u AS sender, v AS tls_versi
     countIf(k = 'submission') AS messages, sumIf(r, k = 'submission') AS recipients,
     sumIf(b, k = 'submission') AS bytes, countIf(k = 'auth_failure') AS failures,
     uniqExactStateIf(ip, has_ip) AS client_ips,
-    groupUniqArrayStateIf(50)(ip, has_ip AND k = 'submission') AS ip_list,
     min(t) AS first_seen, max(t) AS last_seen, maxIf(t, k = 'submission') AS last_submission
 FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
           tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
@@ -152,7 +167,6 @@ SELECT toDate(t) AS day, s AS sender_domain, u AS sender, v AS tls_version, m AS
     countIf(k = 'submission') AS messages, sumIf(r, k = 'submission') AS recipients,
     sumIf(b, k = 'submission') AS bytes, countIf(k = 'auth_failure') AS failures,
     uniqExactStateIf(ip, has_ip) AS client_ips,
-    groupUniqArrayStateIf(50)(ip, has_ip AND k = 'submission') AS ip_list,
     min(t) AS first_seen, max(t) AS last_seen, maxIf(t, k = 'submission') AS last_submission
 FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
           tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
@@ -195,6 +209,14 @@ FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, 
           ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
       FROM {db}.events)
 GROUP BY day;
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.legacy_ips_mv TO {db}.legacy_ips AS
+SELECT u AS sender, toStartOfHour(t) AS hour, ip AS client_ip, count() AS messages
+FROM (SELECT assumeNotNull(sender) AS u, ts AS t, assumeNotNull(client_ip) AS ip
+      FROM {db}.events
+      WHERE kind = 'submission' AND sender IS NOT NULL AND client_ip IS NOT NULL
+          AND tls_version IN ('TLS1.0', 'TLS1.1', 'SSL3'))
+GROUP BY sender, hour, client_ip;
+
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.event_ids_mv TO {db}.event_ids AS
 SELECT toStartOfMinute(ts) AS minute, event_id FROM {db}.events;
 
@@ -205,7 +227,6 @@ SELECT toStartOfHour(t) AS hour, s AS sender_domain, u AS sender, v AS tls_versi
     countIf(k = 'submission') AS messages, sumIf(r, k = 'submission') AS recipients,
     sumIf(b, k = 'submission') AS bytes, countIf(k = 'auth_failure') AS failures,
     uniqExactStateIf(ip, has_ip) AS client_ips,
-    groupUniqArrayStateIf(50)(ip, has_ip AND k = 'submission') AS ip_list,
     min(t) AS first_seen, max(t) AS last_seen, maxIf(t, k = 'submission') AS last_submission
 FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
           tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
@@ -219,7 +240,6 @@ SELECT toDate(t) AS day, s AS sender_domain, u AS sender, v AS tls_version, m AS
     countIf(k = 'submission') AS messages, sumIf(r, k = 'submission') AS recipients,
     sumIf(b, k = 'submission') AS bytes, countIf(k = 'auth_failure') AS failures,
     uniqExactStateIf(ip, has_ip) AS client_ips,
-    groupUniqArrayStateIf(50)(ip, has_ip AND k = 'submission') AS ip_list,
     min(t) AS first_seen, max(t) AS last_seen, maxIf(t, k = 'submission') AS last_submission
 FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, '') AS s,
           tls_version AS v, ifNull(auth_mechanism, '') AS m, ifNull(recipients, 0) AS r,
@@ -262,4 +282,12 @@ FROM (SELECT ts AS t, kind AS k, ifNull(sender, '') AS u, ifNull(sender_domain, 
           ifNull(size, 0) AS b, ifNull(client_ip, '') AS ip, client_ip IS NOT NULL AS has_ip
       FROM {db}.events FINAL)
 GROUP BY day;
+INSERT INTO {db}.legacy_ips
+SELECT u AS sender, toStartOfHour(t) AS hour, ip AS client_ip, count() AS messages
+FROM (SELECT assumeNotNull(sender) AS u, ts AS t, assumeNotNull(client_ip) AS ip
+      FROM {db}.events FINAL
+      WHERE kind = 'submission' AND sender IS NOT NULL AND client_ip IS NOT NULL
+          AND tls_version IN ('TLS1.0', 'TLS1.1', 'SSL3'))
+GROUP BY sender, hour, client_ip;
+
 INSERT INTO {db}.event_ids SELECT toStartOfMinute(ts) AS minute, event_id FROM {db}.events FINAL;

@@ -50,21 +50,35 @@ def remediation(ch: ClickHouse, q: ReportQuery, now: datetime) -> Remediation:
                                      "tls_version IN {legacy:Array(String)}", where,
                                      "{keys}") if c)
     source, p = rollup(ch.database, "", "sender, sender_domain, tls_version, messages,"
-                       " ip_list, last_submission, sender_id", since, until, where)
+                       " last_submission, sender_id", since, until, where)
     params.update(p, legacy=sorted(LEGACY_TLS))
-    # ip_list keeps up to 50 distinct client IPs per sender, as the report shows.
     base = (
         "SELECT sender, any(sender_domain) AS dom, sum(messages) AS n,"
-        " arraySort(groupUniqArray(tls_version)), arraySort(groupUniqArrayMerge(50)(ip_list)),"
+        " arraySort(groupUniqArray(tls_version)),"
         f" max(last_submission) AS seen FROM {source} GROUP BY sender")
     rows, page = ranked_page(ch, q, source, params, ("sender_id", "UInt64"), base,
                              q.sorted_by(REMEDIATION_SORT, "messages"))
+    ips = _legacy_ips(ch, [row[0] for row in rows], since, until)
     return Remediation(
         since=since, until=until,
         rows=[LegacySender(sender=s, domain=d or "", messages=n, tls_versions=list(v),
-                           client_ips=[ip for ip in ips if ip], last_seen=seen)
-              for s, d, n, v, ips, seen in rows],
+                           client_ips=ips.get(s, []), last_seen=seen)
+              for s, d, n, v, seen in rows],
         page=page)
+
+
+def _legacy_ips(ch: ClickHouse, senders: list[str], since: datetime,
+                until: datetime) -> dict[str, list[str]]:
+    """Up to 50 client IPs per sender that submitted over legacy TLS in the window (the
+    table is sorted by sender: a page of senders reads a few granules)."""
+    if not senders:
+        return {}
+    rows = ch.query_rows(
+        "SELECT sender, arraySort(groupUniqArray(50)(client_ip))"
+        f" FROM {ch.database}.legacy_ips WHERE sender IN {{senders:Array(String)}}"
+        " AND hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}"
+        " GROUP BY sender", {"senders": senders, "since": since, "until": until})
+    return {s: list(ips) for s, ips in rows}
 
 
 class FailureRow(BaseModel):

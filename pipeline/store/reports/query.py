@@ -145,7 +145,7 @@ def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     """[d0, d1): the whole UTC days inside [since, until), empty (d0 == d1) if none."""
     d0 = since.replace(hour=0) + (timedelta(days=1) if since.hour else timedelta(0))
     d1 = until.replace(hour=0)
-    return (d0, d1) if d0 < d1 else (until, until)
+    return (d0, d1) if d0 < d1 else (until, until)  # then [since, d0) is the whole window
 
 
 def rollup(db: str, family: str, columns: str, since: datetime, until: datetime,
@@ -162,8 +162,9 @@ def rollup(db: str, family: str, columns: str, since: datetime, until: datetime,
                                 for n in ("since", "until", "d0", "d1"))
     more = f" AND {where}" if where else ""
     sql = (f"(SELECT toDate(hour) AS day, {columns} FROM {db}.{family}hourly"
-           f" WHERE hour >= {since_} AND hour < {until_}"
-           f" AND NOT (hour >= {d0_} AND hour < {d1_}){more}"
+           # Two ranges, not "the window but not its days": the index prunes ranges only.
+           f" WHERE ((hour >= {since_} AND hour < {d0_}) OR (hour >= {d1_} AND hour < {until_}))"
+           f"{more}"
            f" UNION ALL SELECT day, {columns} FROM {db}.{family}daily"
            f" WHERE day >= toDate({d0_}) AND day < toDate({d1_}){more})")
     return sql, p
@@ -189,32 +190,41 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, params: dict[str, A
                 key: tuple[str, str], base: str, order: str) -> tuple[Sequence[Any], Page]:
     """A details page sorted by messages (the default), in two passes over the rollup
     `source` (it and `base` hold a `{keys}` condition): (1) per key, a hash of the sender
-    and fixed-width columns, only the message count: the total, and the keys of the first
-    offset + page_size rows; (2) the details (`base`, grouped) of the page's keys only. Strings are
-    grouped for the page's keys, not for a million senders. Exact but for a 64-bit hash
-    collision between two senders (about 3e-8 at a million senders). `key` is (SQL
-    expression over `source`, its ClickHouse type). If the row at the page's end ties with
-    the next one, or the page is deep, `paged_total` answers instead."""
+    and fixed-width columns, only the message count: the total, and the counts and keys of
+    the first offset + page_size + 1 rows; (2) the details (`base`, grouped) of the keys the
+    page can hold, so strings are grouped for those, not for a million senders. Where the
+    page's first or last count is shared with keys outside it, which of them are on the page
+    depends on the sender names: pass two then takes every key with a count inside the
+    page's range and the page is cut from that. Exact but for a 64-bit hash collision
+    between two senders (about 3e-8 at a million senders). `key` is (SQL expression over
+    `source`, its ClickHouse type). A deep page or another sort: `paged_total`."""
     depth = q.offset + q.page_size
     if q.sort not in (None, "messages") or q.order != "desc" or depth > RANKED_DEPTH:
         return paged_total(ch, q, base.replace("{keys}", "1"), params, order)
     expr, kind = key
+    ranked = (f"SELECT {expr} AS k, sum(messages) AS n FROM {source.replace('{keys}', '1')}"
+              " GROUP BY k")
     total, top = ch.query_rows(
-        f"SELECT count(), groupArraySorted({depth + 1})((-toInt64(n), k)) FROM"
-        f" (SELECT {expr} AS k, sum(messages) AS n FROM {source.replace('{keys}', '1')}"
-        " GROUP BY k)", params)[0]
+        f"SELECT count(), groupArraySorted({depth + 1})((-toInt64(n), k)) FROM ({ranked})",
+        params)[0]
     page = Page(page=q.page, page_size=q.page_size, total=total)
-    if any(0 < i < len(top) and top[i][0] == top[i - 1][0] for i in (q.offset, depth)):
-        # A tie across the page's edge: which rows are on the page depends on the sender
-        # names, not on the hash order.
-        return paged_total(ch, q, base.replace("{keys}", "1"), params, order)
-    keys = [k for _, k in top[q.offset:depth]]
-    if not keys:
+    if q.offset >= len(top):
         return [], page
-    rows = ch.query_rows(
-        f"{base.replace('{keys}', f'{expr} IN {{keys:Array({kind})}}')} ORDER BY {order}",
-        {**params, "keys": keys})
-    return rows, page
+    counts = [-n for n, _ in top]
+    hi, lo = counts[q.offset], counts[min(depth, len(top)) - 1]
+    tied = (q.offset > 0 and counts[q.offset - 1] == hi) or (
+        len(top) > depth and counts[depth] == lo)
+    if not tied:
+        keys = [k for _, k in top[q.offset:depth]]
+        return ch.query_rows(
+            f"{base.replace('{keys}', f'{expr} IN {{keys:Array({kind})}}')} ORDER BY {order}",
+            {**params, "keys": keys}), page
+    # Every key counted lo..hi, in the page's order; those counted above hi come before.
+    above = sum(1 for n in counts if n > hi)
+    inside = f"{expr} IN (SELECT k FROM ({ranked}) WHERE n BETWEEN {{lo:UInt64}} AND {{hi:UInt64}})"
+    rows = ch.query_rows(f"{base.replace('{keys}', inside)} ORDER BY {order}",
+                         {**params, "lo": lo, "hi": hi})
+    return rows[q.offset - above:depth - above], page
 
 
 def paged_total(ch: ClickHouse, q: ReportQuery, base: str, params: dict[str, Any],
