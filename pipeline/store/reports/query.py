@@ -184,6 +184,8 @@ def dimensions(q: ReportQuery, search: bool = True) -> tuple[str, dict[str, Any]
 
 # Pages deeper than this (offset + page size) are read the one-pass way.
 RANKED_DEPTH = 5000
+# Ranked keys beyond the page, so that a run of equal counts at its edge is usually known.
+TIE_ROOM = 500
 
 
 def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, params: dict[str, Any],
@@ -194,8 +196,8 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, params: dict[str, A
     the first offset + page_size + 1 rows; (2) the details (`base`, grouped) of the keys the
     page can hold, so strings are grouped for those, not for a million senders. Where the
     page's first or last count is shared with keys outside it, which of them are on the page
-    depends on the sender names: pass two then takes every key with a count inside the
-    page's range and the page is cut from that. Exact but for a 64-bit hash collision
+    depends on the sender names: pass two takes every key with a count inside the page's
+    range and the page is cut from that. Exact but for a 64-bit hash collision
     between two senders (about 3e-8 at a million senders). `key` is (SQL expression over
     `source`, its ClickHouse type). A deep page or another sort: `paged_total`."""
     depth = q.offset + q.page_size
@@ -204,26 +206,28 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, params: dict[str, A
     expr, kind = key
     ranked = (f"SELECT {expr} AS k, sum(messages) AS n FROM {source.replace('{keys}', '1')}"
               " GROUP BY k")
-    total, top = ch.query_rows(
-        f"SELECT count(), groupArraySorted({depth + 1})((-toInt64(n), k)) FROM ({ranked})",
-        params)[0]
-    page = Page(page=q.page, page_size=q.page_size, total=total)
+    wanted = depth + TIE_ROOM
+    # ORDER BY … LIMIT is a partial sort; measured 2-3x faster than groupArraySorted here.
+    top = ch.query_rows(f"SELECT k, n, count() OVER () FROM ({ranked})"
+                        f" ORDER BY n DESC LIMIT {wanted}", params)
+    page = Page(page=q.page, page_size=q.page_size, total=top[0][2] if top else 0)
     if q.offset >= len(top):
         return [], page
-    counts = [-n for n, _ in top]
+    counts = [n for _, n, _ in top]
     hi, lo = counts[q.offset], counts[min(depth, len(top)) - 1]
-    tied = (q.offset > 0 and counts[q.offset - 1] == hi) or (
-        len(top) > depth and counts[depth] == lo)
-    if not tied:
-        keys = [k for _, k in top[q.offset:depth]]
-        return ch.query_rows(
-            f"{base.replace('{keys}', f'{expr} IN {{keys:Array({kind})}}')} ORDER BY {order}",
-            {**params, "keys": keys}), page
-    # Every key counted lo..hi, in the page's order; those counted above hi come before.
+    # Keys counted above hi come before the page; those counted lo..hi hold it, in the
+    # order of their names; the ranking has them all unless the tie runs past its end.
     above = sum(1 for n in counts if n > hi)
-    inside = f"{expr} IN (SELECT k FROM ({ranked}) WHERE n BETWEEN {{lo:UInt64}} AND {{hi:UInt64}})"
-    rows = ch.query_rows(f"{base.replace('{keys}', inside)} ORDER BY {order}",
-                         {**params, "lo": lo, "hi": hi})
+    if len(top) < wanted or counts[-1] < lo:
+        keys = [k for k, n, _ in top if lo <= n <= hi]
+        rows = ch.query_rows(
+            f"{base.replace('{keys}', f'{expr} IN {{keys:Array({kind})}}')} ORDER BY {order}",
+            {**params, "keys": keys})
+    else:
+        inside = (f"{expr} IN (SELECT k FROM ({ranked})"
+                  " WHERE n BETWEEN {lo:UInt64} AND {hi:UInt64})")
+        rows = ch.query_rows(f"{base.replace('{keys}', inside)} ORDER BY {order}",
+                             {**params, "lo": lo, "hi": hi})
     return rows[q.offset - above:depth - above], page
 
 

@@ -220,7 +220,7 @@ def tls_usage(ch: ClickHouse, q: ReportQuery, now: datetime) -> TlsReport:
     base = ("SELECT sender, any(sender_domain) AS dom, tls_version, sum(messages) AS n"
             f" FROM {senders} GROUP BY sender, tls_version")
     rows, page = ranked_page(ch, q, senders, params,
-                             ("(sender_id, tls_version)", "Tuple(UInt64, String)"), base,
+                             ("cityHash64(sender_id, tls_version)", "UInt64"), base,
                              f"{q.sorted_by(TLS_SORT, 'messages')}, tls_version ASC")
     return TlsReport(
         since=since, until=until, totals=_tls_shares(list(totals)),
