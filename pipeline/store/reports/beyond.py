@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from pipeline.store.clickhouse import ClickHouse
 from pipeline.store.reports.query import (
+    NAMED,
     Page,
     ReportQuery,
     UtcDatetime,
@@ -46,7 +47,7 @@ def remediation(ch: ClickHouse, q: ReportQuery, now: datetime) -> Remediation:
     """Who still submits over legacy TLS (1.0, 1.1, SSL 3), from where, and how much."""
     since, until = q.window(now)
     where, params = dimensions(q)
-    where = " AND ".join(c for c in ("messages > 0", "sender != ''",
+    where = " AND ".join(c for c in ("messages > 0", NAMED,
                                      "tls_version IN {legacy:Array(String)}", where,
                                      "{keys}") if c)
     source, p = rollup(ch.database, "", "sender, sender_domain, tls_version, messages,"

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from pipeline.store.clickhouse import ClickHouse
 from pipeline.store.reports.query import (
     HOUR,
+    NAMED,
     TLS_VERSIONS,
     Page,
     ReportQuery,
@@ -141,7 +142,7 @@ def _sender_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datet
                    columns: str, extra: str = "") -> tuple[str, dict[str, Any]]:
     """The per-sender rollup, with the `{keys}` condition `ranked_page` fills in."""
     where, params = dimensions(q)
-    where = " AND ".join(c for c in ("messages > 0", "sender != ''", where, extra, "{keys}")
+    where = " AND ".join(c for c in ("messages > 0", NAMED, where, extra, "{keys}")
                          if c)
     sql, p = rollup(ch.database, "", columns, since, until, where)
     return sql, {**params, **p}
