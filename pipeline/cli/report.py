@@ -58,8 +58,10 @@ def export(settings: Settings, params: dict[str, str], url: str | None) -> Itera
 
     ch = connect(settings)
     try:
-        yield from reports.csv_chunks(reports.export_rows(ch, query, datetime.now(UTC)),
-                                  reports.EXPORT_COLUMNS)
+        header: tuple[str, ...] | None = reports.EXPORT_COLUMNS
+        for since, until in reports.export_slices(query, datetime.now(UTC)):
+            yield reports.export_csv(ch, query, since, until, header)
+            header = None
     finally:
         ch.close()
 

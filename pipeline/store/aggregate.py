@@ -1,53 +1,60 @@
-"""aggregate: recompute the hourly aggregates of the hours a batch touched (see migration 002).
+"""aggregate: write events so that the rollups stay exact (see migration 004).
 
-Exact and idempotent: the hour is recomputed from `events FINAL`, so replayed copies of an
-event count once, and running it twice gives the same rows (a newer version of them).
+The rollups are materialized views of the events table: each inserted events row is added
+once. They stay exact under at-least-once delivery because no stored event is inserted
+again: before every insert attempt `unseen` removes the events whose id is already stored.
+(The deduplication token alone is not enough: the engine pushes a block that the events
+table dropped as a duplicate to the views anyway.) The lookup is by the minute of each
+event's time and its id, so its cost follows the batch (the minutes it spans), not what the
+hour or the day already holds. Anything that writes events must come through here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pipeline.store.clickhouse import ClickHouse
 
-
-def touched_hours(timestamps: Iterable[datetime]) -> list[datetime]:
-    return sorted({ts.replace(minute=0, second=0, microsecond=0) for ts in timestamps})
-
-
-def month_chunks(hours: list[datetime], months: int = 12) -> list[list[datetime]]:
-    """Sorted hours in groups spanning at most `months` monthly partitions of the hourly
-    table, so one recompute never inserts into too many partitions at once."""
-    chunks: list[list[datetime]] = []
-    seen: list[tuple[int, int]] = []
-    for hour in hours:
-        month = (hour.year, hour.month)
-        if not seen or month != seen[-1]:
-            if len(seen) == months:
-                seen = []
-            if not seen:
-                chunks.append([])
-            seen.append(month)
-        chunks[-1].append(hour)
-    return chunks
+# Ids per lookup query: the ids are bound as literals, and a query has a size limit.
+LOOKUP_CHUNK = 2000
 
 
-def recompute_hours(ch: ClickHouse, hours: list[datetime]) -> None:
-    if not hours:
-        return
-    db = ch.database
-    # Parameterized: the hours are bound as an array, never formatted into the SQL.
-    ch.command(
-        f"INSERT INTO {db}.hourly SELECT"  # noqa: S608 - validated identifier only
-        " toStartOfHour(ts) AS hour,"
-        " ifNull(sender, '') AS s, ifNull(sender_domain, '') AS d, tls_version,"
-        " ifNull(auth_mechanism, '') AS m,"
-        " countIf(kind = 'submission'), sumIf(ifNull(recipients, 0), kind = 'submission'),"
-        " sumIf(ifNull(size, 0), kind = 'submission'), countIf(kind = 'auth_failure'),"
-        " uniqExactStateIf(ifNull(client_ip, ''), client_ip IS NOT NULL),"
-        " min(ts), max(ts), now64(6)"
-        f" FROM {db}.events FINAL"
-        " WHERE toStartOfHour(ts) IN {hours:Array(DateTime('UTC'))}"
-        " GROUP BY hour, s, d, tls_version, m",
-        {"hours": hours})
+def _minute(ts: datetime) -> datetime:
+    return ts.replace(second=0, microsecond=0)
+
+
+def stored_ids(ch: ClickHouse, keys: Sequence[tuple[datetime, str]]) -> set[str]:
+    """Which of these (event time, event id) are stored already."""
+    found: set[str] = set()
+    for i in range(0, len(keys), LOOKUP_CHUNK):
+        chunk = keys[i:i + LOOKUP_CHUNK]
+        rows = ch.query_rows(
+            f"SELECT event_id FROM {ch.database}.event_ids"  # noqa: S608 - validated identifier
+            " WHERE minute IN {minutes:Array(DateTime('UTC'))}"
+            " AND event_id IN {ids:Array(String)}",
+            {"minutes": sorted({_minute(ts) for ts, _ in chunk}),
+             "ids": [event_id for _, event_id in chunk]})
+        found.update(row[0] for row in rows)
+    return found
+
+
+def unseen(ch: ClickHouse, rows: Sequence[Sequence[Any]], id_at: int,
+           ts_at: int) -> list[Sequence[Any]]:
+    """The rows whose event is not stored yet (rows are distinct by event id already)."""
+    if not rows:
+        return []
+    stored = stored_ids(ch, [(row[ts_at], row[id_at]) for row in rows])
+    return [row for row in rows if row[id_at] not in stored] if stored else list(rows)
+
+
+def store_events(ch: ClickHouse, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+                 token: str | None) -> int:
+    """Insert the events of `rows` not stored yet (the views add them to the rollups);
+    return how many were new. Retrying it with the same token is a no-op once it
+    succeeded."""
+    fresh = unseen(ch, rows, columns.index("event_id"), columns.index("ts"))
+    if fresh:
+        ch.insert("events", fresh, columns, token)
+    return len(fresh)

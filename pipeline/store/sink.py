@@ -5,8 +5,9 @@ faust `take()` batch an exception (or a shutdown while retrying) acks the messag
 would commit offsets of rows that never reached ClickHouse. Here an offset is committed only
 after its insert succeeded; a failing ClickHouse pauses the partitions (back-pressure) and
 the insert is retried with back-off. Each insert carries a deduplication token built from
-topic/partition/offset range, so a retried batch is a no-op; the events table collapses
-replayed copies by event_id (see migration 001).
+topic/partition/offset range, so a retried batch is a no-op; events already stored (a
+replay with other boundaries) are left out before the insert, so the rollups that the
+insert feeds count each event once (`aggregate.store_events`, migration 004).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from pipeline.ingest.kafka import client_options
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
-from pipeline.store.aggregate import month_chunks, recompute_hours, touched_hours
+from pipeline.store.aggregate import store_events
 from pipeline.store.clickhouse import ClickHouse, is_transient
 from schemas.alert import Alert
 from schemas.event import AuthEvent
@@ -46,7 +47,7 @@ ALERT_COLUMNS = ("alert_id", "rule", "severity", "key", "ts", "window_start", "w
 MAX_BACKOFF = 30.0
 TS = EVENT_COLUMNS.index("ts")
 MAX_PARTITIONS_PER_INSERT = 90
-# The hourly aggregates' DateTime holds 1970-01-01 .. 2106-02-07; the normalizer already
+# The rollups' DateTime holds 1970-01-01 .. 2106-02-07; the normalizer already
 # refuses implausible stamps, this guards what other producers put on the events topic.
 STORABLE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2106, 1, 1, tzinfo=UTC))
 
@@ -219,11 +220,8 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._dead_letter(rejection)
         if batch.rows:
             token = dedup_token(tp, records)
-            inserted: list[datetime] = []
             for index, block in enumerate(partition_blocks(batch)):
-                await self._insert(block, f"{token}:{index}", inserted)
-            for months in month_chunks(touched_hours(inserted)):
-                await self._recompute(months, token)
+                await self._insert(block, f"{token}:{index}")
         await self._commit(tp, records)
 
     async def _write_alerts(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
@@ -234,7 +232,7 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
         for rejection in batch.rejections:
             await self._dead_letter(rejection)
         if batch.rows:
-            await self._insert(batch, dedup_token(tp, records), [], "alerts", ALERT_COLUMNS)
+            await self._insert(batch, dedup_token(tp, records), "alerts", ALERT_COLUMNS)
         await self._commit(tp, records)
 
     async def _commit(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
@@ -247,15 +245,18 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             # dedup token and the tables' ids make that harmless.
             log.warning("commit of %s failed after insert, will be re-read: %s", tp, exc)
 
-    async def _insert(self, block: Batch, token: str, inserted: list[datetime],
-                      table: str = "events", columns: Sequence[str] = EVENT_COLUMNS) -> None:
+    async def _insert(self, block: Batch, token: str, table: str = "events",
+                      columns: Sequence[str] = EVENT_COLUMNS) -> None:
         """Insert a block; if ClickHouse refuses it for good, halve it until the refused
         rows stand alone, and dead-letter those with their offsets: the rest flows."""
-        refused = await self._until_done(table, token, self.ch.insert, table,
-                                         block.rows, columns, token)
+        if table == "events":  # only events not stored yet; the insert feeds the rollups
+            refused = await self._until_done(table, token, store_events, self.ch,
+                                             block.rows, columns, token)
+        else:
+            refused = await self._until_done(table, token, self.ch.insert, table,
+                                             block.rows, columns, token)
         if refused is None:
             if table == "events":
-                inserted.extend(row[TS] for row in block.rows)
                 self.metrics.sink_batch.observe(len(block.rows))
             self.status.inserted_rows += len(block.rows)
             self.status.last_insert = datetime.now(UTC)
@@ -270,16 +271,7 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
         half = len(block.rows) // 2
         for part, suffix in ((slice(None, half), "a"), (slice(half, None), "b")):
             await self._insert(Batch(block.rows[part], block.records[part]), token + suffix,
-                               inserted, table, columns)
-
-    async def _recompute(self, hours: list[datetime], token: str) -> None:
-        refused = await self._until_done("hourly", token, recompute_hours, self.ch, hours)
-        if refused is not None:
-            # Derived data: nothing to dead-letter, and the events are stored. Say so loudly.
-            self.metrics.sink_dead_letters.labels("hourly").inc()
-            log.error("hourly aggregates of %s .. %s refused for good (%s): %s; the events "
-                      "are stored, those hours' aggregates are stale until they are written "
-                      "again", hours[0], hours[-1], token, _one_line(refused))
+                               table, columns)
 
     async def _dead_letter(self, rejection: Rejection) -> None:
         assert self._producer is not None

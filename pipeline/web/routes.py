@@ -136,4 +136,4 @@ class Routes:
 
 def _export_csv(ch: ClickHouse, query: reports.ReportQuery, since: datetime, until: datetime,
                 header: tuple[str, ...] | None) -> bytes:
-    return b"".join(reports.csv_chunks(reports.export_slice(ch, query, since, until), header))
+    return reports.export_csv(ch, query, since, until, header)

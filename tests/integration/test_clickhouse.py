@@ -11,7 +11,7 @@ import clickhouse_connect
 import pytest
 
 from pipeline.store import reports
-from pipeline.store.aggregate import recompute_hours, touched_hours
+from pipeline.store.aggregate import store_events
 from pipeline.store.clickhouse import ClickHouse, migrate, migrations
 from pipeline.store.sink import EVENT_COLUMNS, event_row
 from schemas.event import AuthEvent
@@ -70,6 +70,54 @@ def test_widget_counts_distinct_senders_per_week(ch):
         _event(8, "f@example.com", NOW + timedelta(hours=1)),         # future: not counted
     ]
     ch.insert("events", [event_row(e) for e in events], EVENT_COLUMNS)
-    recompute_hours(ch, touched_hours(e.ts for e in events))
     result = reports.widget(ch, NOW)
     assert (result.senders, result.previous_senders, result.change) == (2, 2, 0.0)
+
+
+def _rollup_totals(ch: ClickHouse) -> tuple[int, ...]:
+    db = ch.database
+    return tuple(ch.query_rows(
+        f"SELECT (SELECT sum(messages) FROM {db}.hourly), (SELECT sum(messages) FROM {db}.daily),"
+        f" (SELECT sum(messages) FROM {db}.domain_daily),"
+        f" (SELECT sum(messages) FROM {db}.export_daily),"
+        f" (SELECT uniqExactMerge(senders) FROM {db}.senders_daily),"
+        f" (SELECT count() FROM {db}.event_ids)")[0])
+
+
+def test_rollups_count_each_event_once_under_retries_and_replays(ch):
+    events = [_event(i, f"u{i % 7}@example.com", NOW - timedelta(minutes=7 * i))
+              for i in range(300)]
+    rows = [event_row(e) for e in events]
+    assert store_events(ch, rows, EVENT_COLUMNS, "t:0:0-299") == 300
+    once = _rollup_totals(ch)
+    assert once == (300, 300, 300, 300, 7, 300)
+    # A retried batch (same token), e.g. after an insert that succeeded but timed out.
+    assert store_events(ch, rows, EVENT_COLUMNS, "t:0:0-299") == 0
+    # Replays with other boundaries, one overlapping new events.
+    assert store_events(ch, rows[100:250], EVENT_COLUMNS, "t:0:100-249") == 0
+    more = [event_row(_event(1000 + i, "new@example.com", NOW - timedelta(hours=2)))
+            for i in range(5)]
+    assert store_events(ch, rows[290:] + more, EVENT_COLUMNS, "t:0:290-304") == 5
+    assert _rollup_totals(ch) == (305, 305, 305, 305, 8, 305)
+    assert reports.volume(ch, reports.ReportQuery(range="7d"), NOW).page.total == 8
+
+
+def test_an_existing_database_is_migrated_and_back_filled_once(ch, tmp_path, monkeypatch):
+    """A database at 003 (hourly recomputed) holding events, two copies of some not yet
+    collapsed: 004 and 005 fill the rollups from what the events hold, each event once."""
+    client = ch.client
+    old = ClickHouse(client, f"old_{uuid.uuid4().hex[:8]}")
+    import pipeline.store.clickhouse as clickhouse
+
+    upto_003 = [m for m in migrations() if m[0] <= 3]
+    monkeypatch.setattr(clickhouse, "migrations", lambda: upto_003)
+    assert migrate(old, ttl_days=90) == [1, 2, 3]
+    rows = [event_row(_event(i, f"u{i % 5}@example.com", NOW - timedelta(hours=i)))
+            for i in range(40)]
+    old.insert("events", rows, EVENT_COLUMNS, token="a")
+    old.insert("events", rows[:10], EVENT_COLUMNS, token="b")  # copies, in another part
+    monkeypatch.undo()
+    assert migrate(old, ttl_days=90) == [v for v, _, _ in migrations() if v > 3]
+    assert _rollup_totals(old) == (40, 40, 40, 40, 5, 40)
+    assert store_events(old, rows, EVENT_COLUMNS, "c") == 0  # the ledger was filled too
+    assert reports.widget(old, NOW).senders == 5

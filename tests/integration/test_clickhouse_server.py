@@ -12,7 +12,6 @@ import pytest
 
 from pipeline.settings import Settings
 from pipeline.store import reports
-from pipeline.store.aggregate import recompute_hours, touched_hours
 from pipeline.store.clickhouse import connect, migrate, migrations
 from pipeline.store.sink import EVENT_COLUMNS, event_row
 from pipeline.synthetic import LogGenerator
@@ -38,7 +37,6 @@ def test_server_migrates_inserts_once_and_reports(clickhouse_server):
         rows = [event_row(e) for e in events]
         ch.insert("events", rows, EVENT_COLUMNS, token="srv.events:0:0-59")
         ch.insert("events", rows, EVENT_COLUMNS, token="srv.events:0:0-59")  # a retried batch
-        recompute_hours(ch, touched_hours(e.ts for e in events))
         summary = reports.summary(ch, NOW - reports.WEEK, NOW + timedelta(hours=1))
         assert summary.messages == 60
         assert summary.by_tls == dict(sorted(Counter(e.tls_version for e in events).items()))

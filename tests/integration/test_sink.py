@@ -135,7 +135,7 @@ def test_crash_between_insert_and_commit_then_full_replay(kafka, engine):
 
         async def _until_done(self, table: str, *args: Any) -> BaseException | None:
             refused = await super()._until_done(table, *args)
-            if table == "hourly":
+            if table == "events":
                 CrashAfterInsert.inserts += 1
                 if CrashAfterInsert.inserts == 3:
                     raise RuntimeError("killed between insert and commit")

@@ -9,11 +9,14 @@ from pydantic import BaseModel, Field
 
 from pipeline.store.clickhouse import ClickHouse
 from pipeline.store.reports.query import (
+    NAMED,
     Page,
     ReportQuery,
     UtcDatetime,
     _filters,
-    paged,
+    dimensions,
+    ranked_page,
+    rollup,
     two_weeks,
 )
 from schemas.event import LEGACY_TLS
@@ -43,21 +46,40 @@ REMEDIATION_SORT = {"sender": "sender", "messages": "n", "last_seen": "seen",
 def remediation(ch: ClickHouse, q: ReportQuery, now: datetime) -> Remediation:
     """Who still submits over legacy TLS (1.0, 1.1, SSL 3), from where, and how much."""
     since, until = q.window(now)
-    where, params = _filters(q, since, until, time_col="ts")
-    params["legacy"] = sorted(LEGACY_TLS)
+    where, params = dimensions(q)
+    where = " AND ".join(c for c in ("messages > 0", NAMED,
+                                     "tls_version IN {legacy:Array(String)}", where,
+                                     "{keys}") if c)
+    source, p = rollup(ch.database, "", "sender, sender_domain, tls_version, messages,"
+                       " last_submission, sender_id", since, until, where)
+    params.update(p, legacy=sorted(LEGACY_TLS))
     base = (
-        "SELECT sender, any(sender_domain) AS dom, count() AS n,"
-        " arraySort(groupUniqArray(tls_version)), arraySort(groupUniqArray(50)(client_ip)),"
-        f" max(ts) AS seen FROM {ch.database}.events FINAL"
-        " WHERE kind = 'submission' AND sender IS NOT NULL"
-        f" AND tls_version IN {{legacy:Array(String)}} AND {where} GROUP BY sender")
-    rows, page = paged(ch, q, base, params, q.sorted_by(REMEDIATION_SORT, "messages"))
+        "SELECT sender, any(sender_domain) AS dom, sum(messages) AS n,"
+        " arraySort(groupUniqArray(tls_version)),"
+        f" max(last_submission) AS seen FROM {source} GROUP BY sender")
+    rows, page = ranked_page(ch, q, source, params, ("sender_id", "UInt64"), base,
+                             q.sorted_by(REMEDIATION_SORT, "messages"))
+    ips = _legacy_ips(ch, [row[0] for row in rows], since, until)
     return Remediation(
         since=since, until=until,
         rows=[LegacySender(sender=s, domain=d or "", messages=n, tls_versions=list(v),
-                           client_ips=[ip for ip in ips if ip], last_seen=seen)
-              for s, d, n, v, ips, seen in rows],
+                           client_ips=ips.get(s, []), last_seen=seen)
+              for s, d, n, v, seen in rows],
         page=page)
+
+
+def _legacy_ips(ch: ClickHouse, senders: list[str], since: datetime,
+                until: datetime) -> dict[str, list[str]]:
+    """Up to 50 client IPs per sender that submitted over legacy TLS in the window (the
+    table is sorted by sender: a page of senders reads a few granules)."""
+    if not senders:
+        return {}
+    rows = ch.query_rows(
+        "SELECT sender, arraySort(groupUniqArray(50)(client_ip))"
+        f" FROM {ch.database}.legacy_ips WHERE sender IN {{senders:Array(String)}}"
+        " AND hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}"
+        " GROUP BY sender", {"senders": senders, "since": since, "until": until})
+    return {s: list(ips) for s, ips in rows}
 
 
 class FailureRow(BaseModel):
@@ -130,13 +152,14 @@ class DomainChange(BaseModel):
 
 def week_over_week(ch: ClickHouse, now: datetime) -> list[DomainChange]:
     before, since, until = two_weeks(now)
+    db = ch.database
+    cur, p1 = rollup(db, "domain_", "sender_domain, messages", since, until, prefix="c")
+    prev, p2 = rollup(db, "domain_", "sender_domain, messages", before, since, prefix="p")
     rows = ch.query_rows(
-        "SELECT sender_domain, sumIf(messages, hour >= {since:DateTime('UTC')}) AS a,"
-        " sumIf(messages, hour < {since:DateTime('UTC')}) AS b"
-        f" FROM {ch.database}.hourly FINAL WHERE hour >= {{before:DateTime('UTC')}}"
-        " AND hour < {until:DateTime('UTC')} GROUP BY sender_domain"
-        " HAVING a + b > 0 ORDER BY a DESC, sender_domain",
-        {"since": since, "before": before, "until": until})
+        "SELECT d, sum(a) AS a, sum(b) AS b FROM ("
+        f"SELECT sender_domain AS d, messages AS a, toUInt64(0) AS b FROM {cur}"
+        f" UNION ALL SELECT sender_domain, toUInt64(0), messages FROM {prev})"
+        " GROUP BY d HAVING a + b > 0 ORDER BY a DESC, d", {**p1, **p2})
     return [DomainChange(domain=d, this_week=a, last_week=b,
                          change=(a - b) / b if b else None) for d, a, b in rows]
 

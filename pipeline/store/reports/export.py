@@ -12,6 +12,8 @@ from pipeline.store.clickhouse import ClickHouse
 from pipeline.store.reports.query import (
     ReportQuery,
     _filters,
+    dimensions,
+    whole_days,
 )
 from schemas.event import OAUTH_MECHANISMS
 
@@ -54,8 +56,67 @@ def export_slice(ch: ClickHouse, q: ReportQuery, since: datetime,
         " formatDateTime(min(ts), '%Y-%m-%dT%H:%i:%SZ'),"
         " formatDateTime(max(ts), '%Y-%m-%dT%H:%i:%SZ')"
         f" FROM {ch.database}.events FINAL WHERE kind = 'submission' AND {where}"
-        " GROUP BY day, s, d, m, ip, tls_version, c ORDER BY day, s, m, ip, tls_version, c")
+        " GROUP BY day, s, d, m, ip, tls_version, c ORDER BY day, s, m, ip, tls_version, c, d")
     return ch.query_rows(sql, {**params, "oauth": sorted(OAUTH_MECHANISMS)})
+
+
+def _safe(column: str) -> str:
+    """SQL for a text cell, formula-neutralized the way `csv_safe` does it."""
+    return (f"if(substring({column}, 1, 1) IN {{formula:Array(String)}},"
+            f" concat({{quote:String}}, {column}), {column})")
+
+
+def export_csv(ch: ClickHouse, q: ReportQuery, since: datetime, until: datetime,
+               header: Sequence[str] | None = None) -> bytes:
+    """One slice of the export as CSV text rendered by ClickHouse itself: the same bytes as
+    `csv_chunks(export_slice(...))` (every cell quoted, formula-leading cells neutralized,
+    CRLF), without a Python tuple per row. Whole days come from the export rollup
+    (migration 005) in its key order; a partial day at either edge of the window from the
+    events, as `export_slice` reads them."""
+    d0, d1 = whole_days(since, until)
+    parts = [(since, d0, False), (d0, d1, True), (d1, until, False)] if d0 < d1 else [
+        (since, until, False)]
+    head = b"".join(csv_chunks((), header)) if header is not None else b""
+    return head + b"".join(_csv_part(ch, q, start, end, rollup)
+                           for start, end, rollup in parts if start < end)
+
+
+def _csv_part(ch: ClickHouse, q: ReportQuery, since: datetime, until: datetime,
+              rollup: bool) -> bytes:
+    if rollup:
+        where, params = dimensions(q)
+        params.update(since=since, until=until)
+        where = " AND ".join(c for c in ("day >= toDate({since:DateTime('UTC')})",
+                                         "day < toDate({until:DateTime('UTC')})", where) if c)
+        source = (
+            "SELECT day, sender AS s, sender_domain AS d, auth_mechanism AS m,"
+            " client_ip AS ip, tls_version, tls_cipher AS c, messages AS n, recipients AS r,"
+            f" bytes AS b, first_seen AS t0, last_seen AS t1 FROM {ch.database}.export_daily"
+            f" WHERE {where}")
+        sums = "toString(sum(n)), toString(sum(r)), toString(sum(b))"
+    else:
+        where, params = _filters(q, since, until, time_col="ts")
+        source = (
+            "SELECT toDate(ts) AS day, ifNull(sender, '') AS s, ifNull(sender_domain, '') AS d,"
+            " ifNull(auth_mechanism, '') AS m, ifNull(client_ip, '') AS ip, tls_version,"
+            " ifNull(tls_cipher, '') AS c, ifNull(recipients, 0) AS r, ifNull(size, 0) AS b,"
+            f" ts AS t0, ts AS t1 FROM {ch.database}.events FINAL"
+            f" WHERE kind = 'submission' AND {where}")
+        sums = "toString(count()), toString(sum(r)), toString(sum(b))"
+    cells = ", ".join((
+        "toString(day)", *(_safe(c) for c in ("s", "d", "m")),
+        "if(m IN {oauth:Array(String)}, 'OAuth', if(m = '', '', 'Basic'))", _safe("ip"),
+        _safe("tls_version"), _safe("c"), sums,
+        "formatDateTime(min(t0), '%Y-%m-%dT%H:%i:%SZ')",
+        "formatDateTime(max(t1), '%Y-%m-%dT%H:%i:%SZ')"))
+    sql = (f"SELECT {cells} FROM ({source}) GROUP BY day, s, m, ip, tls_version, c, d"
+           " ORDER BY day, s, m, ip, tls_version, c, d")
+    body: bytes = ch.client.raw_query(
+        sql, parameters={**params, "oauth": sorted(OAUTH_MECHANISMS),
+                         "formula": list(FORMULA_PREFIXES), "quote": "'"},
+        settings={"output_format_csv_crlf_end_of_line": 1,
+                  "optimize_aggregation_in_order": 1}, fmt="CSV")
+    return body
 
 
 def export_rows(ch: ClickHouse, q: ReportQuery, now: datetime) -> Iterator[tuple[Any, ...]]:

@@ -166,6 +166,117 @@ class Page(BaseModel):
     total: int
 
 
+# ---- rollups (migration 004) --------------------------------------------------------------
+
+ROLLUPS = ("", "domain_", "senders_")  # per sender; per domain and TLS version; senders
+
+
+def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """[d0, d1): the whole UTC days inside [since, until), empty (d0 == d1) if none."""
+    d0 = since.replace(hour=0) + (timedelta(days=1) if since.hour else timedelta(0))
+    d1 = until.replace(hour=0)
+    return (d0, d1) if d0 < d1 else (until, until)  # then [since, d0) is the whole window
+
+
+def rollup(db: str, family: str, columns: str, since: datetime, until: datetime,
+           where: str = "", prefix: str = "") -> tuple[str, dict[str, Any]]:
+    """A subquery of `day, {columns}` over the hour-aligned window [since, until): the whole
+    days from `{family}daily`, the hours at either edge from `{family}hourly`. The rollups
+    are exact without FINAL as long as the caller aggregates again (sum, min, max, -Merge).
+    `where` is more conditions on both (bound parameters only)."""
+    assert family in ROLLUPS
+    d0, d1 = whole_days(since, until)
+    p = {f"{prefix}{name}": value for name, value in
+         (("since", since), ("until", until), ("d0", d0), ("d1", d1))}
+    since_, until_, d0_, d1_ = (f"{{{prefix}{n}:DateTime('UTC')}}"
+                                for n in ("since", "until", "d0", "d1"))
+    more = f" AND {where}" if where else ""
+    sql = (f"(SELECT toDate(hour) AS day, {columns} FROM {db}.{family}hourly"
+           # Two ranges, not "the window but not its days": the index prunes ranges only.
+           f" WHERE ((hour >= {since_} AND hour < {d0_}) OR (hour >= {d1_} AND hour < {until_}))"
+           f"{more}"
+           f" UNION ALL SELECT day, {columns} FROM {db}.{family}daily"
+           f" WHERE day >= toDate({d0_}) AND day < toDate({d1_}){more})")
+    return sql, p
+
+
+def dimensions(q: ReportQuery, search: bool = True) -> tuple[str, dict[str, Any]]:
+    """The domain and sender-search conditions of `q`, for a rollup's `where`."""
+    clauses, params = [], {}
+    if q.domain:
+        clauses.append("sender_domain = {domain:String}")
+        params["domain"] = q.domain
+    if q.search and search:
+        clauses.append("positionCaseInsensitiveUTF8(sender, {search:String}) > 0")
+        params["search"] = q.search
+    return " AND ".join(clauses), params
+
+
+# Rows with a sender, tested on its hash: reading a million sender strings to drop the
+# empty one costs more than the rest of the ranking pass.
+NAMED = "sender_id != cityHash64('')"
+
+# Pages deeper than this (offset + page size) are read the one-pass way.
+RANKED_DEPTH = 5000
+# Ranked keys beyond the page, so that a run of equal counts at its edge is usually known.
+TIE_ROOM = 500
+
+
+def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, params: dict[str, Any],
+                key: tuple[str, str], base: str, order: str) -> tuple[Sequence[Any], Page]:
+    """A details page sorted by messages (the default), in two passes over the rollup
+    `source` (it and `base` hold a `{keys}` condition): (1) per key, a hash of the sender
+    and fixed-width columns, only the message count: the total, and the counts and keys of
+    the first offset + page_size + 1 rows; (2) the details (`base`, grouped) of the keys the
+    page can hold, so strings are grouped for those, not for a million senders. Where the
+    page's first or last count is shared with keys outside it, which of them are on the page
+    depends on the sender names: pass two takes every key with a count inside the page's
+    range and the page is cut from that. Exact but for a 64-bit hash collision
+    between two senders (about 3e-8 at a million senders). `key` is (SQL expression over
+    `source`, its ClickHouse type). A deep page or another sort: `paged_total`."""
+    depth = q.offset + q.page_size
+    if q.sort not in (None, "messages") or q.order != "desc" or depth > RANKED_DEPTH:
+        return paged_total(ch, q, base.replace("{keys}", "1"), params, order)
+    expr, kind = key
+    ranked = (f"SELECT {expr} AS k, sum(messages) AS n FROM {source.replace('{keys}', '1')}"
+              " GROUP BY k")
+    wanted = depth + TIE_ROOM
+    # ORDER BY … LIMIT is a partial sort; measured 2-3x faster than groupArraySorted here.
+    top = ch.query_rows(f"SELECT k, n, count() OVER () FROM ({ranked})"
+                        f" ORDER BY n DESC LIMIT {wanted}", params)
+    page = Page(page=q.page, page_size=q.page_size, total=top[0][2] if top else 0)
+    if q.offset >= len(top):
+        return [], page
+    counts = [n for _, n, _ in top]
+    hi, lo = counts[q.offset], counts[min(depth, len(top)) - 1]
+    # Keys counted above hi come before the page; those counted lo..hi hold it, in the
+    # order of their names; the ranking has them all unless the tie runs past its end.
+    above = sum(1 for n in counts if n > hi)
+    if len(top) < wanted or counts[-1] < lo:
+        keys = [k for k, n, _ in top if lo <= n <= hi]
+        rows = ch.query_rows(
+            f"{base.replace('{keys}', f'{expr} IN {{keys:Array({kind})}}')} ORDER BY {order}",
+            {**params, "keys": keys})
+    else:
+        inside = (f"{expr} IN (SELECT k FROM ({ranked})"
+                  " WHERE n BETWEEN {lo:UInt64} AND {hi:UInt64})")
+        rows = ch.query_rows(f"{base.replace('{keys}', inside)} ORDER BY {order}",
+                             {**params, "lo": lo, "hi": hi})
+    return rows[q.offset - above:depth - above], page
+
+
+def paged_total(ch: ClickHouse, q: ReportQuery, base: str, params: dict[str, Any],
+                order: str) -> tuple[Sequence[Any], Page]:
+    """Like `paged`, in one pass: the total rides along as a window count."""
+    rows = ch.query_rows(
+        f"SELECT *, count() OVER () FROM ({base}) ORDER BY {order}"
+        " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+        {**params, "limit": q.page_size, "offset": q.offset})
+    if rows:
+        return [row[:-1] for row in rows], Page(page=q.page, page_size=q.page_size,
+                                                total=rows[0][-1])
+    total = ch.query_rows(f"SELECT count() FROM ({base})", params)[0][0] if q.page > 1 else 0
+    return rows, Page(page=q.page, page_size=q.page_size, total=total)
 
 
 def two_weeks(now: datetime) -> tuple[datetime, datetime, datetime]:

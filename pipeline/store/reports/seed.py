@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from pipeline.store.clickhouse import ClickHouse
 from pipeline.store.reports.query import (
     HOUR,
+    NAMED,
     TLS_VERSIONS,
     Page,
     ReportQuery,
     UtcDatetime,
-    _filters,
-    paged,
+    dimensions,
+    ranked_page,
+    rollup,
     two_weeks,
 )
 from schemas.event import OAUTH_MECHANISMS
@@ -33,14 +36,12 @@ class Widget(BaseModel):
 
 def widget(ch: ClickHouse, now: datetime) -> Widget:
     before, since, until = two_weeks(now)
-    sql = (
-        "SELECT uniqExactIf(sender, hour >= {since:DateTime('UTC')}),"
-        " uniqExactIf(sender, hour < {since:DateTime('UTC')})"
-        f" FROM {ch.database}.hourly FINAL"
-        " WHERE sender != '' AND messages > 0"
-        " AND hour >= {before:DateTime('UTC')} AND hour < {until:DateTime('UTC')}"
-    )
-    current, previous = ch.query_rows(sql, {"since": since, "before": before, "until": until})[0]
+    db = ch.database
+    cur, p1 = rollup(db, "senders_", "senders", since, until, prefix="c")
+    prev, p2 = rollup(db, "senders_", "senders", before, since, prefix="p")
+    current, previous = ch.query_rows(
+        f"SELECT (SELECT uniqExactMerge(senders) FROM {cur}),"
+        f" (SELECT uniqExactMerge(senders) FROM {prev})", {**p1, **p2})[0]
     change = (current - previous) / previous if previous else None
     return Widget(senders=current, previous_senders=previous, change=change, since=since,
                   until=until)
@@ -81,16 +82,26 @@ def _days(since: datetime, until: datetime) -> list[str]:
     return out
 
 
+def _domain_rollup(ch: ClickHouse, q: ReportQuery, since: datetime,
+                   until: datetime) -> tuple[str, dict[str, Any]]:
+    """Per day, domain and TLS version: the small rollup, unless a sender search needs the
+    per-sender one."""
+    where, params = dimensions(q)
+    family = "" if q.search else "domain_"
+    sql, p = rollup(ch.database, family, "sender_domain, tls_version, messages", since, until,
+                    where)
+    return sql, {**params, **p}
+
+
 def flyout(ch: ClickHouse, now: datetime) -> Flyout:
     q = ReportQuery(range="7d")
     since, until = q.window(now)
-    where, params = _filters(q, since, until)
+    source, params = _domain_rollup(ch, q, since, until)
     tls = ch.query_rows(
-        f"SELECT tls_version, sum(messages) FROM {ch.database}.hourly FINAL WHERE {where}"
+        f"SELECT tls_version, sum(messages) FROM {source}"
         " GROUP BY tls_version HAVING sum(messages) > 0", params)
     daily = dict(ch.query_rows(
-        f"SELECT toString(toDate(hour)), sum(messages) FROM {ch.database}.hourly FINAL"
-        f" WHERE {where} GROUP BY 1", params))
+        f"SELECT toString(day), sum(messages) FROM {source} GROUP BY day", params))
     return Flyout(since=since, until=until, tls=_tls_shares(list(tls)),
                   daily=[DailyVolume(day=d, messages=daily.get(d, 0))
                          for d in _days(since, until)])
@@ -127,14 +138,25 @@ VOLUME_SORT = {"sender": "sender", "domain": "dom", "messages": "n",
                 "tls10": "tls10", "tls11": "tls11", "tls12": "tls12", "tls13": "tls13"}
 
 
+def _sender_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datetime,
+                   columns: str, extra: str = "") -> tuple[str, dict[str, Any]]:
+    """The per-sender rollup, with the `{keys}` condition `ranked_page` fills in."""
+    where, params = dimensions(q)
+    where = " AND ".join(c for c in ("messages > 0", NAMED, where, extra, "{keys}")
+                         if c)
+    sql, p = rollup(ch.database, "", columns, since, until, where)
+    return sql, {**params, **p}
+
+
 def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
     since, until = q.window(now)
-    where, params = _filters(q, since, until)
-    db = ch.database
+    source, params = _domain_rollup(ch, q, since, until)
     chart = ch.query_rows(
-        f"SELECT toString(toDate(hour)) AS day, sender_domain, sum(messages) AS n"
-        f" FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
-        " GROUP BY day, sender_domain ORDER BY day, sender_domain", params)
+        f"SELECT toString(day) AS d, sender_domain, sum(messages) AS n FROM {source}"
+        " GROUP BY d, sender_domain HAVING n > 0 ORDER BY d, sender_domain", params)
+    senders, params = _sender_rollup(ch, q, since, until,
+                                     "sender, sender_domain, tls_version, auth_mechanism,"
+                                     " messages, sender_id")
     base = (
         "SELECT sender, any(sender_domain) AS dom, sum(messages) AS n,"
         " sumIf(messages, tls_version = 'TLS1.0') / n AS tls10,"
@@ -142,10 +164,10 @@ def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
         " sumIf(messages, tls_version = 'TLS1.2') / n AS tls12,"
         " sumIf(messages, tls_version = 'TLS1.3') / n AS tls13,"
         " groupUniqArray(if(auth_mechanism IN {oauth:Array(String)}, 'OAuth', 'Basic'))"
-        f" AS protocols FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
-        " AND sender != '' GROUP BY sender")
-    rows, page = paged(ch, q, base, {**params, "oauth": sorted(OAUTH_MECHANISMS)},
-                       q.sorted_by(VOLUME_SORT, "messages"))
+        f" AS protocols FROM {senders} GROUP BY sender")
+    rows, page = ranked_page(ch, q, senders, {**params, "oauth": sorted(OAUTH_MECHANISMS)},
+                             ("sender_id", "UInt64"), base,
+                             q.sorted_by(VOLUME_SORT, "messages"))
     return VolumeReport(
         since=since, until=until,
         chart=[DomainDay(day=d, domain=dom, messages=n) for d, dom, n in chart],
@@ -186,25 +208,23 @@ TLS_SORT = {"sender": "sender", "tls_version": "tls_version", "messages": "n",
 
 def tls_usage(ch: ClickHouse, q: ReportQuery, now: datetime) -> TlsReport:
     since, until = q.window(now)
-    where, params = _filters(q, since, until)
-    db = ch.database
+    source, params = _domain_rollup(ch, q, since, until)
     totals = ch.query_rows(
-        f"SELECT tls_version, sum(messages) FROM {db}.hourly FINAL WHERE {where}"
+        f"SELECT tls_version, sum(messages) FROM {source}"
         " GROUP BY tls_version HAVING sum(messages) > 0", params)
     chart = ch.query_rows(
-        f"SELECT toString(toDate(hour)) AS day, tls_version, sum(messages) AS n"
-        f" FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
-        " GROUP BY day, tls_version ORDER BY day, tls_version", params)
-    base = (
-        "SELECT sender, any(sender_domain) AS dom, tls_version,"
-        f" sum(messages) AS n FROM {db}.hourly FINAL WHERE {where} AND messages > 0"
-        " AND sender != '' GROUP BY sender, tls_version")
-    rows, page = paged(ch, q, base, params,
-                       f"{q.sorted_by(TLS_SORT, 'messages')}, tls_version ASC")
+        f"SELECT toString(day) AS d, tls_version, sum(messages) AS n FROM {source}"
+        " GROUP BY d, tls_version HAVING n > 0 ORDER BY d, tls_version", params)
+    senders, params = _sender_rollup(ch, q, since, until,
+                                     "sender, sender_domain, tls_version, messages,"
+                                     " sender_id")
+    base = ("SELECT sender, any(sender_domain) AS dom, tls_version, sum(messages) AS n"
+            f" FROM {senders} GROUP BY sender, tls_version")
+    rows, page = ranked_page(ch, q, senders, params,
+                             ("cityHash64(sender_id, tls_version)", "UInt64"), base,
+                             f"{q.sorted_by(TLS_SORT, 'messages')}, tls_version ASC")
     return TlsReport(
         since=since, until=until, totals=_tls_shares(list(totals)),
         chart=[TlsDay(day=d, tls_version=v, messages=n) for d, v, n in chart],
         rows=[SenderTls(sender=s, domain=d, tls_version=v, messages=n) for s, d, v, n in rows],
         page=page)
-
-
