@@ -64,7 +64,7 @@ class Alerting:
         self._newest: dict[int, float] = {}      # source partition → newest event time
         self._ticked: dict[int, float] = {}      # source partition → wall time of last tick
         self._webhook: asyncio.Queue[Alert] = asyncio.Queue(maxsize=10_000)
-        self._outbox: list[tuple[bytes, bytes]] = []
+        self._outbox: dict[tuple[int, str], list[list[Any]]] = {}  # (source, key) → signals
         self._seen: dict[int, float] = {}  # source partition → newest, not yet flushed
         app.agent(self.signals, name="alert")(self._alert_agent)
         app.timer(TICK_SECONDS, name="alert-ticks")(self._tick)
@@ -75,18 +75,25 @@ class Alerting:
     # Fed by the count agent (pipeline/live/counters.py), which decodes each event once.
     def observe(self, event: AuthEvent, source: int) -> None:
         ts = event.ts.timestamp()
-        newest = self._seen[source] = max(self._seen.get(source, self._newest.get(source, ts)),
-                                          ts)
+        self._seen[source] = max(self._seen.get(source, self._newest.get(source, ts)), ts)
         for signal in signals_for(event):
-            self._outbox.append((signal.key.encode(), json.dumps({
-                "k": signal.key, "ts": signal.ts, "a": signal.account,
-                "id": signal.event_id, "src": source, "max": newest}).encode()))
+            self._outbox.setdefault((source, signal.key), []).append(
+                [signal.ts, signal.account, signal.event_id])
 
     async def flush(self) -> None:
-        """Hand the batch's signals to the producer before the batch is acknowledged."""
-        outbox, self._outbox = self._outbox, []
-        for key, value in outbox:
-            await self.signals.send(key=key, value=value, force=True)
+        """Hand the batch's signals to the producer before the batch is acknowledged: one
+        message per key and source partition (a hot key, such as every legacy-TLS
+        submission's domain, is one message per batch, not one per event)."""
+        outbox, self._outbox = self._outbox, {}
+        name = self.signals.get_topic_name()
+        send = self.app.producer.send
+        for (source, key), signals in outbox.items():
+            # The watermark a group carries is what the ticks already said for its source,
+            # not the batch's newest: the batch's other keys come after it, and must not be
+            # judged late against it. The batch's progress follows in the next tick.
+            body = json.dumps({"k": key, "src": source, "max": self._newest.get(source, 0.0),
+                               "sigs": signals}).encode()
+            await send(name, key.encode(), body, None, None, None)
         # Only now may the ticks carry the batch's event times: a tick that overtook the
         # batch's signals would close their windows before they arrive.
         self._newest.update(self._seen)
@@ -121,16 +128,21 @@ class Alerting:
                     await self.writer.flush()
                     await self._publish(alerts)
                     continue
-                signal = Signal(record["k"], float(record["ts"]), record.get("a", ""),
-                                record.get("id", ""))
+                key = str(record["k"])
+                if "sigs" in record:
+                    signals = [Signal(key, float(ts), str(account), str(event_id))
+                               for ts, account, event_id in record["sigs"]]
+                else:  # one signal per message, as written before signals were grouped
+                    signals = [Signal(key, float(record["ts"]), record.get("a", ""),
+                                      record.get("id", ""))]
             except (ValueError, KeyError, TypeError):
                 log.warning("unreadable alert signal at %s", event.message.offset)
                 continue
-            alerts = engine.feed(signal)
-            state = self.writer.get(signal.key)
+            alerts = [alert for signal in signals for alert in engine.feed(signal)]
+            state = self.writer.get(key)
             if state is not None and state.get("p") != event.message.partition:
                 state["p"] = event.message.partition
-                self.writer.set(signal.key, state, event.message.partition)
+                self.writer.set(key, state, event.message.partition)
             await self.writer.flush()
             await self._publish(alerts)
 

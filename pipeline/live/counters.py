@@ -170,6 +170,7 @@ class LiveCounters:
         self.metrics.counter_pruned_entries.inc(pruned_entries)
 
     def recovering(self) -> bool:
+        self._ensure_aggregates()  # the sums are rebuilt once recovery is over
         return bool(self.app.in_recovery) or self._rebuild
 
     def _local(self) -> list[Aggregates]:
