@@ -20,8 +20,9 @@
 -- Reads need no FINAL: every column is a sum, min, max or a mergeable state, and queries
 -- aggregate again, so parts not yet merged give the same answer. Two resolutions: hours
 -- for the edges of a window, days for the whole days inside it (reports/query.py
--- `Rollup`). Three key sets: per sender (details tables), per domain and TLS version (charts
--- and totals), and the distinct senders themselves (the widget).
+-- `rollup`). Three key sets: per sender (details tables), per domain and TLS version (charts
+-- and totals), and the distinct senders themselves (the widget); legacy_ips holds
+-- remediation's client IPs by sender.
 --
 -- An existing database: the views are created first, then each rollup is filled once from
 -- `events FINAL`. Run this with the sinks stopped (an event written between the two steps
