@@ -26,8 +26,8 @@ class Metrics:
                                      ["table"], registry=r)
         self.sink_dead_letters = Counter(
             "smtp_auth_sink_dead_letters",
-            "Rows ClickHouse refused for good (events: dead-lettered with their offsets; "
-            "hourly: aggregates left stale)", ["table"], registry=r)
+            "Rows ClickHouse refused for good, dead-lettered with their offsets (by table: "
+            "events, alerts)", ["table"], registry=r)
         self.consumer_lag = Gauge("smtp_auth_consumer_lag",
                                   "Records on a topic not yet handled, by consumer group",
                                   ["group"], registry=r)

@@ -7,6 +7,7 @@ import logging
 import ssl
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -42,6 +43,16 @@ def client_options(settings: Settings) -> dict[str, Any]:
         if settings.kafka_sasl_password is not None:
             options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return options
+
+
+def committing_consumer(settings: Settings, stage: str, max_records: int
+                        ) -> AIOKafkaConsumer:
+    """A consumer of group `<app_id>-<stage>` that commits only what the stage says is safe
+    (no auto-commit) and starts, without a committed offset, at the oldest record."""
+    return AIOKafkaConsumer(
+        group_id=f"{settings.app_id}-{stage}", enable_auto_commit=False,
+        auto_offset_reset="earliest", max_poll_records=max_records,
+        max_poll_interval_ms=600_000, **client_options(settings))
 
 
 def faust_credentials(settings: Settings) -> Any:

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from pipeline.ingest.kafka import client_options
+from pipeline.ingest.kafka import client_options, committing_consumer
 from pipeline.metrics import Metrics
 from pipeline.normalize.acks import AckOrder
 from pipeline.normalize.dialects.base import NormalizeConfig
@@ -69,15 +69,11 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def run(self) -> None:
         s = self.settings
-        options = client_options(s)
-        self._consumer = AIOKafkaConsumer(
-            group_id=f"{s.app_id}-normalize", enable_auto_commit=False,
-            auto_offset_reset="earliest", max_poll_records=s.normalize_batch_size,
-            max_poll_interval_ms=600_000, **options)
+        self._consumer = committing_consumer(s, "normalize", s.normalize_batch_size)
         self._consumer.subscribe([s.topic_raw], listener=self)
         # Idempotent, so a retried produce request cannot put an event on the topic twice.
         self._producer = AIOKafkaProducer(acks="all", enable_idempotence=True, linger_ms=5,
-                                          max_batch_size=512 * 1024, **options)
+                                          max_batch_size=512 * 1024, **client_options(s))
         await self._producer.start()
         await self._consumer.start()
         log.info("normalize consuming %s", s.topic_raw)

@@ -25,7 +25,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import BaseModel, ValidationError
 
-from pipeline.ingest.kafka import client_options
+from pipeline.ingest.kafka import client_options, committing_consumer
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.store.aggregate import store_events
@@ -165,13 +165,9 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def run(self) -> None:
         s = self.settings
-        options = client_options(s)
-        self._consumer = AIOKafkaConsumer(
-            group_id=f"{s.app_id}-sink", enable_auto_commit=False,
-            auto_offset_reset="earliest", max_poll_records=s.sink_batch_size,
-            max_poll_interval_ms=600_000, **options)
+        self._consumer = committing_consumer(s, "sink", s.sink_batch_size)
         self._consumer.subscribe([s.topic_events, s.topic_alerts], listener=self)
-        self._producer = AIOKafkaProducer(acks="all", **options)
+        self._producer = AIOKafkaProducer(acks="all", **client_options(s))
         await self._producer.start()
         await self._consumer.start()
         log.info("sink consuming %s and %s", s.topic_events, s.topic_alerts)
