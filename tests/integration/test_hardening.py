@@ -4,6 +4,7 @@ and the real ClickHouse engine: the worker must stay up and exact, and keep flow
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,8 +38,13 @@ def test_old_logs_across_many_prune_and_expiry_periods(kafka, names, worker_fact
     settle_live(worker, live_truth(truth1), "live counters equal to the first wave's truth")
     # The second wave moves event time 4.5 hours on: the first wave's ids leave the dedup
     # memory while the agent prunes, pass after pass.
+    # In slices a prune period apart: the agent prunes between two batches, so each slice
+    # after a pause meets a pass that is due (the worker counts a whole wave in one batch).
     passes = worker.sample("smtp_auth_counter_prunes_total")
-    produce(kafka, raw, second)
+    slices = 6
+    for i in range(slices):
+        produce(kafka, raw, second[i * len(second) // slices:(i + 1) * len(second) // slices])
+        time.sleep(1.0)  # pacing: longer than the 0.5 s prune period, not a wait for a result
     expected = live_truth(truth1 + truth2)
     settle_live(worker, expected, "live counters equal to both waves' truth")
     wait_for(lambda: worker.sample("smtp_auth_counter_prunes_total") >= passes + 3, 60,
