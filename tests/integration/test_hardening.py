@@ -44,7 +44,7 @@ def test_old_logs_across_many_prune_and_expiry_periods(kafka, names, worker_fact
     slices = 6
     for i in range(slices):
         produce(kafka, raw, second[i * len(second) // slices:(i + 1) * len(second) // slices])
-        time.sleep(1.0)  # pacing: longer than the 0.5 s prune period, not a wait for a result
+        time.sleep(1.0)  # poll interval of the input: one prune period (0.5 s) and more
     expected = live_truth(truth1 + truth2)
     settle_live(worker, expected, "live counters equal to both waves' truth")
     wait_for(lambda: worker.sample("smtp_auth_counter_prunes_total") >= passes + 3, 60,
