@@ -90,7 +90,8 @@
     const response = await fetch(url, { signal: ctl.signal, credentials: "same-origin",
                                         headers: { Accept: "application/json" } });
     let body = null;
-    try { body = await response.json(); } catch (e) { /* reported below */ }
+    // A superseded request can be aborted while its body is read: that is no empty answer.
+    try { body = await response.json(); } catch (e) { if (e.name === "AbortError") throw e; }
     if (!response.ok) {
       throw new Error((body && body.error) || `${response.status} ${response.statusText}`);
     }
