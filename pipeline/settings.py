@@ -127,10 +127,16 @@ class Settings(BaseSettings):
                     "one commit).")
     count_batch_size: int = Field(
         5000, ge=1, le=100_000,
-        description="Events counted per flush of the live counters (one changelog record "
+        description="Events read per fetch for the live counters (one changelog record "
                     "per sender per flush).")
     count_batch_seconds: float = Field(
-        0.2, gt=0, le=10, description="Max wait before a partial flush of the counters.")
+        0.05, gt=0, le=10, description="Max wait for more fetches before the live counters "
+                                       "count what they have.")
+    count_flush_seconds: float = Field(
+        1.0, gt=0, le=60,
+        description="Under load, the longest the live counters wait between two changelog "
+                    "flushes (the views count events at once; a crash counts the unflushed "
+                    "ones again from the changelog, once).")
     sink_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Max events per insert.")
     sink_batch_seconds: float = Field(1.0, gt=0, le=60, description="Max wait to fill a batch.")
 

@@ -3,7 +3,9 @@
 Agents, tasks and topics have stable names:
   normalize   smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq, a plain
               consumer task, a fetch at a time (pipeline/normalize/agent.py says why)
-  count       smtp-auth.events → the live counters table and /live/v1 (pipeline/live/), and
+  count-feed  smtp-auth.events → <app>-count-feed, a fetch per message, a plain consumer task
+              (pipeline/live/feed.py says why)
+  count       <app>-count-feed → the live counters table and /live/v1 (pipeline/live/), and
               the alert signals from the same decoded events
   alert       alert signals → smtp-auth.alerts (+ webhook) (pipeline/live/alerting.py)
   sink        smtp-auth.events + smtp-auth.alerts → ClickHouse, a plain consumer task
@@ -24,6 +26,7 @@ import faust
 from pipeline.ingest.kafka import ensure_topics, faust_credentials
 from pipeline.live.alerting import Alerting
 from pipeline.live.counters import LiveCounters
+from pipeline.live.feed import CountFeed
 from pipeline.metrics import Metrics
 from pipeline.normalize.agent import NormalizeAgent
 from pipeline.settings import Settings
@@ -70,11 +73,12 @@ class Pipeline:
             table_standby_replicas=0,  # live views gather from active owners only
             producer_acks=-1,
         )
-        events = app.topic(s.topic_events, key_serializer="raw", value_serializer="raw")
         self.normalize = NormalizeAgent(s, self.metrics, clock)
         self.alerting = Alerting(app, s, self.metrics, clock)
-        self.live = LiveCounters(app, s, events, clock, self.metrics, [self.alerting])
+        self.live = LiveCounters(app, s, clock, self.metrics, [self.alerting])
+        self.feed = CountFeed(s, self.live.feed_topic.get_topic_name())
         app.task(self._guarded("normalize", self.normalize.run))
+        app.task(self._guarded("count-feed", self.feed.run))
         app.task(self._guarded("sink", self.sink.run))
         self.health = Health(ch, self.sink, self.metrics, self.normalize.lag,
                              self.normalize.assigned, clock, self.live.recovering)

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import faust
+from aiokafka.partitioner import murmur2
 
 from pipeline.live.changelog import PartitionStore, TableWriter
 from pipeline.live.decide import AlertConfig, AlertEngine, Signal, pending, signals_for
@@ -64,7 +65,9 @@ class Alerting:
         self._newest: dict[int, float] = {}      # source partition → newest event time
         self._ticked: dict[int, float] = {}      # source partition → wall time of last tick
         self._webhook: asyncio.Queue[Alert] = asyncio.Queue(maxsize=10_000)
-        self._outbox: dict[tuple[int, str], list[list[Any]]] = {}  # (source, key) → signals
+        # (source, signal partition) → key → signals
+        self._outbox: dict[tuple[int, int], dict[str, list[list[Any]]]] = {}
+        self._partitions: dict[str, int] = {}
         self._seen: dict[int, float] = {}  # source partition → newest, not yet flushed
         app.agent(self.signals, name="alert")(self._alert_agent)
         app.timer(TICK_SECONDS, name="alert-ticks")(self._tick)
@@ -72,28 +75,44 @@ class Alerting:
             app.task(self._webhook_task)
 
     # ---- signal: events → keyed signals -------------------------------------------------
-    # Fed by the count agent (pipeline/live/counters.py), which decodes each event once.
-    def observe(self, event: AuthEvent, source: int) -> None:
+    # Fed by the count agent (pipeline/live/counters.py), which decodes each event once and
+    # hands over only the events it counted, with their offsets.
+    def observe(self, event: AuthEvent, source: int, offset: int,
+                first_legacy: bool) -> None:
         ts = event.ts.timestamp()
         self._seen[source] = max(self._seen.get(source, self._newest.get(source, ts)), ts)
         for signal in signals_for(event):
-            self._outbox.setdefault((source, signal.key), []).append(
-                [signal.ts, signal.account, signal.event_id])
+            if signal.key.startswith("snd:") and not first_legacy:
+                continue  # only a sender's first legacy-TLS submission can alert
+            keys = self._outbox.setdefault((source, self._partition(signal.key)), {})
+            keys.setdefault(signal.key, []).append(
+                [signal.ts, signal.account, signal.event_id, offset])
+
+    def _partition(self, key: str) -> int:
+        """The signal partition of a key: Kafka's default partitioner, as when each key was
+        its own message, so a key's state stays where it was."""
+        partition = self._partitions.get(key)
+        if partition is None:
+            if len(self._partitions) >= 100_000:
+                self._partitions.clear()  # bounded: a cache, not a registry
+            partition = self._partitions[key] = (
+                (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions)
+        return partition
 
     async def flush(self) -> None:
-        """Hand the batch's signals to the producer before the batch is acknowledged: one
-        message per key and source partition (a hot key, such as every legacy-TLS
-        submission's domain, is one message per batch, not one per event)."""
+        """Hand the batch's signals to the producer before the counters write theirs: one
+        message per source and signal partition, each with every key's signals of the
+        batch (a hot key, such as every legacy-TLS submission's domain, is one entry)."""
         outbox, self._outbox = self._outbox, {}
         name = self.signals.get_topic_name()
         send = self.app.producer.send
-        for (source, key), signals in outbox.items():
+        for (source, partition), keys in outbox.items():
             # The watermark a group carries is what the ticks already said for its source,
             # not the batch's newest: the batch's other keys come after it, and must not be
             # judged late against it. The batch's progress follows in the next tick.
-            body = json.dumps({"k": key, "src": source, "max": self._newest.get(source, 0.0),
-                               "sigs": signals}).encode()
-            await send(name, key.encode(), body, None, None, None)
+            body = json.dumps({"src": source, "max": self._newest.get(source, 0.0),
+                               "keys": keys}).encode()
+            await send(name, None, body, partition, None, None)
         # Only now may the ticks carry the batch's event times: a tick that overtook the
         # batch's signals would close their windows before they arrive.
         self._newest.update(self._seen)
@@ -119,30 +138,28 @@ class Alerting:
 
     async def _alert_agent(self, stream: Any) -> None:
         async for event in stream.events():
+            partition = event.message.partition
             try:
                 record = json.loads(event.message.value)
-                engine = self._engine(event.message.partition)
-                engine.advance(int(record["src"]), float(record["max"]))
+                engine = self._engine(partition)
+                source = int(record["src"])
+                engine.advance(source, float(record["max"]))
                 if record.get("tick"):
                     alerts = engine.tick()
                     await self.writer.flush()
                     await self._publish(alerts)
                     continue
-                key = str(record["k"])
-                if "sigs" in record:
-                    signals = [Signal(key, float(ts), str(account), str(event_id))
-                               for ts, account, event_id in record["sigs"]]
-                else:  # one signal per message, as written before signals were grouped
-                    signals = [Signal(key, float(record["ts"]), record.get("a", ""),
-                                      record.get("id", ""))]
+                groups = _groups(record, source)
             except (ValueError, KeyError, TypeError):
                 log.warning("unreadable alert signal at %s", event.message.offset)
                 continue
-            alerts = [alert for signal in signals for alert in engine.feed(signal)]
-            state = self.writer.get(key)
-            if state is not None and state.get("p") != event.message.partition:
-                state["p"] = event.message.partition
-                self.writer.set(key, state, event.message.partition)
+            alerts = []
+            for key, signals in groups.items():
+                alerts += engine.feed_many(key, signals)
+                state = self.writer.get(key)
+                if state is not None and state.get("p") != partition:
+                    state["p"] = partition
+                    self.writer.set(key, state, partition)
             await self.writer.flush()
             await self._publish(alerts)
 
@@ -199,3 +216,17 @@ class Alerting:
             await asyncio.sleep(delay)  # back-off between attempts
             delay *= 2
         self.metrics.webhook_failures.labels("gave_up").inc()
+
+
+def _groups(record: dict[str, Any], source: int) -> dict[str, list[Signal]]:
+    """The signals of one message by key: a batch's group (`keys`), or one key's (`k`, as
+    written before the groups went by partition), or one signal (before that)."""
+    if "keys" in record:
+        return {str(key): [Signal(str(key), float(s[0]), str(s[1]), str(s[2]), source,
+                                  int(s[3])) for s in signals]
+                for key, signals in record["keys"].items()}
+    key = str(record["k"])
+    if "sigs" in record:
+        return {key: [Signal(key, float(ts), str(account), str(event_id))
+                      for ts, account, event_id in record["sigs"]]}
+    return {key: [Signal(key, float(record["ts"]), record.get("a", ""), record.get("id", ""))]}

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 
 class TableWriter:
     def __init__(self, table: Any) -> None:
@@ -42,13 +44,18 @@ class TableWriter:
         name = topic.get_topic_name()
         send = table.app.producer.send
         key_codec, value_codec = table.key_serializer, table.value_serializer
+        fast = key_codec == value_codec == "json"  # what the tables here use
         sent = 0
         for partition, keys in dirty.items():
             for key, value in keys.items():
-                # Serialized as faust's own table writes are (recovery decodes them alike),
-                # and straight to faust's producer: its pre-commit flush covers them.
-                k, _ = topic.prepare_key(key, key_codec)
-                v, _ = topic.prepare_value(value, value_codec)
+                # JSON as faust's own table writes are (recovery decodes them alike; orjson
+                # is several times faster than faust's encoder on these nested dicts), and
+                # straight to faust's producer: its pre-commit flush covers them.
+                if fast:
+                    k, v = orjson.dumps(key), orjson.dumps(value)
+                else:
+                    k, _ = topic.prepare_key(key, key_codec)
+                    v, _ = topic.prepare_value(value, value_codec)
                 await send(name, k, v, partition, None, None)
                 sent += 1
         return sent

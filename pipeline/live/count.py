@@ -37,6 +37,7 @@ class Entry(TypedDict):
     i: dict[str, int]  # event id → hour, the dedup memory
     late: int  # events beyond the allowed lateness
     p: NotRequired[int]  # the events partition that owns the entry (set by the agent)
+    leg: NotRequired[int]  # 1 once a legacy-TLS submission was counted (the first alerts)
 
 
 def hour_of(ts: datetime) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from pipeline.live import count
 from pipeline.live.changelog import TableWriter
 from pipeline.live.count import Aggregates
+from pipeline.live.feed import unframe
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.web.access import Access
@@ -29,19 +31,23 @@ from schemas.event import AuthEvent
 
 log = logging.getLogger(__name__)
 TOP = 20
+FRAMES_PER_TAKE = 16  # frames (each at most one fetch of a partition) counted at a time
+MAX_DIRTY = 50_000  # senders changed since the last flush that force the next one
 
 
 class Observer(Protocol):
-    """Another consumer of the counted events (the alert signals): it sees each decoded
-    event, and flushes what it derived before the batch is acknowledged."""
+    """Another consumer of the counted events (the alert signals): it sees each event the
+    counters counted (not a replayed or duplicate copy) with its offset in the events topic,
+    and flushes what it derived before the counters write theirs."""
 
-    def observe(self, event: AuthEvent, partition: int) -> None: ...
+    def observe(self, event: AuthEvent, partition: int, offset: int,
+                first_legacy: bool) -> None: ...
 
     async def flush(self) -> None: ...
 
 
 class LiveCounters:
-    def __init__(self, app: faust.App, settings: Settings, events_topic: Any,
+    def __init__(self, app: faust.App, settings: Settings,
                  clock: Callable[[], datetime], metrics: Metrics,
                  observers: Sequence[Observer] = ()) -> None:
         self.app = app
@@ -50,6 +56,10 @@ class LiveCounters:
         self.clock = clock
         self.metrics = metrics
         self.lateness_hours = max(0, int(settings.allowed_lateness_seconds // 3600))
+        # The events, a fetch per message (pipeline/live/feed.py), same partition numbers.
+        self.feed_topic = app.topic(
+            f"{settings.app_id}-count-feed", partitions=settings.topic_partitions,
+            internal=True, key_serializer="raw", value_serializer="raw")
         self.table = app.Table(
             "sender-counts", default=None, partitions=settings.topic_partitions,
             on_recover=self._on_recovered, key_type=str)
@@ -59,42 +69,72 @@ class LiveCounters:
         self.watermarks: dict[tuple[int, str], int] = {}  # (partition, server) → newest hour
         self._rebuild = True
         self._prune_due: set[int] = set()  # partitions whose entries the agent must prune
-        app.agent(events_topic, name="count")(self._count_agent)
+        app.agent(self.feed_topic, name="count")(self._count_agent)
         app.timer(settings.prune_interval_seconds, name="prune-counters")(self._prune_tick)
         app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         self._routes()
 
     # ---- counting ---------------------------------------------------------------------
     async def _count_agent(self, stream: Any) -> None:
-        """A batch at a time: each event is decoded once (for the counters and the alert
-        signals), each touched sender's entry is written once per batch, and the batch is
-        acknowledged only after its changelog records and signals are with the producer
-        (faust flushes the producer before it commits an offset)."""
+        """A few frames at a time (each a fetch of the events topic): each event is decoded
+        once (for the counters and the alert signals), each touched sender's entry is
+        written once per flush, and the frames are acknowledged only after the signals and
+        then the changelog records are with the producer (faust flushes the producer before
+        it commits an offset). Signals go first: a crash between the two re-counts the
+        events and sends their signals again, which the alert state skips by offset; the
+        other order could lose them."""
         stream = stream.noack()
         s = self.settings
-        async for batch in stream.noack_take(s.count_batch_size, s.count_batch_seconds):
+        unacked: list[Any] = []
+        flushed = time.monotonic()
+        async for batch in stream.noack_take(FRAMES_PER_TAKE, s.count_batch_seconds):
             self._ensure_aggregates()
-            for event in batch:
-                message = event.message
-                partition = message.partition
+            counted = 0
+            for frame in batch:
+                message = frame.message
                 try:
-                    parsed = AuthEvent.model_validate_json(message.value)
-                except ValidationError:
-                    continue  # the sink dead-letters it; nothing to count
-                key = (message.key or b"").decode("utf-8", errors="replace")
-                self._count(key, parsed, partition, message.offset)
-                for observer in self.observers:
-                    observer.observe(parsed, partition)
+                    records = list(unframe(message.value))
+                except ValueError as exc:  # not ours: nothing in it can be counted
+                    log.warning("count: skipped an unreadable frame at %s/%s: %s",
+                                message.partition, message.offset, exc)
+                    continue
+                counted += self._count_records(message.partition, records)
+            self.metrics.counted.inc(counted)
+            unacked += batch
             if self._prune_due:
                 self._prune()
-            await self.writer.flush()  # one changelog record per touched sender
-            for observer in self.observers:
-                await observer.flush()
-            self.metrics.counted.inc(len(batch))
-            for event in batch:
-                await stream.ack(event)
+            # The views read the table at once; the flush (and with it the acknowledgement)
+            # waits while frames keep coming, so a busy sender is one record per flush
+            # rather than one per take. A take that did not fill means the input is idle.
+            if (len(batch) < FRAMES_PER_TAKE or self.writer.dirty() >= MAX_DIRTY
+                    or time.monotonic() - flushed >= s.count_flush_seconds):
+                for observer in self.observers:
+                    await observer.flush()
+                await self.writer.flush()  # one changelog record per touched sender
+                for frame in unacked:
+                    await stream.ack(frame)
+                unacked, flushed = [], time.monotonic()
 
-    def _count(self, key: str, event: AuthEvent, partition: int, offset: int) -> None:
+    def _count_records(self, partition: int, records: list[tuple[int, bytes, bytes]]) -> int:
+        observers = self.observers
+        n = 0
+        for offset, key, value in records:
+            try:
+                event = AuthEvent.model_validate_json(value)
+            except ValidationError:
+                continue  # the sink dead-letters it; nothing to count
+            applied, first_legacy = self._count(key.decode("utf-8", errors="replace"), event,
+                                                partition, offset)
+            if applied:
+                n += 1
+                for observer in observers:
+                    observer.observe(event, partition, offset, first_legacy)
+        return n
+
+    def _count(self, key: str, event: AuthEvent, partition: int,
+               offset: int) -> tuple[bool, bool]:
+        """Count one event; returns whether it counted, and whether it is the first legacy-
+        TLS submission of its sender (the alert signals want only that one)."""
         # Lateness by the source's own clock: each server's lines keep their order (one raw
         # partition), so an event is late only against its server's progress, not against
         # whichever server a backlog replays faster.
@@ -113,7 +153,12 @@ class LiveCounters:
             agg.add(key, applied.removed, -1)
         if applied.added is not None:
             agg.add(key, applied.added)
+        first_legacy = False
+        if applied.counted and event.legacy_tls and event.sender and not entry.get("leg"):
+            entry["leg"] = 1
+            first_legacy = True
         self.writer.set(key, entry, partition)  # the counts, offset and ids: one record
+        return applied.counted, first_legacy
 
     def _ensure_aggregates(self) -> None:
         """After an assignment, rebuild the sums from the recovered table entries."""
@@ -128,9 +173,9 @@ class LiveCounters:
         self._rebuild = False
 
     def _active(self) -> set[int]:
-        events = self.settings.topic_events
+        feed = self.feed_topic.get_topic_name()
         return {tp.partition for tp in self.app.assignor.assigned_actives()
-                if tp.topic == events}
+                if tp.topic == feed}
 
     async def _on_assigned(self, app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         self._rebuild = True

@@ -48,6 +48,8 @@ class Signal:
     ts: float         # event time, epoch seconds
     account: str = ""
     event_id: str = ""
+    source: int = -1  # the events partition and offset the signal came from (-1: unknown)
+    offset: int = -1
 
 
 def signals_for(event: Any) -> list[Signal]:
@@ -69,16 +71,32 @@ def signals_for(event: Any) -> list[Signal]:
 
 
 def new_state() -> State:
-    return {"ev": [], "ids": [], "done": 0.0, "cool": 0.0, "h": {}, "first": None}
+    return {"ev": [], "ids": [], "o": {}, "done": 0.0, "cool": 0.0, "h": {}, "first": None}
 
 
 def observe(state: State, signal: Signal) -> bool:
-    """Store a signal (in place); False for a copy already stored or one too late."""
-    if signal.event_id and signal.event_id in state["ids"]:
-        return False
-    if signal.ts < state["done"]:
-        return False  # its window was judged already: a late event, not decided on
-    state["ids"].append(signal.event_id)
+    """Store a signal (in place); False for a copy already stored or one too late.
+
+    A signal from the worker names its event's partition and offset: one key's signals of
+    one partition arrive in offset order, so a copy (a batch counted again after a crash) is
+    one at or below the newest offset stored, and the state remembers one offset per
+    partition instead of every event id (a hot key, such as a domain's legacy-TLS
+    submissions, would otherwise carry thousands of ids in every changelog record). Signals
+    without one (a bounded input, `run_alerts`) are told apart by their event ids."""
+    if signal.offset >= 0:
+        offsets = state.setdefault("o", {})
+        source = str(signal.source)
+        if signal.offset <= offsets.get(source, -1):
+            return False
+        if signal.ts < state["done"]:
+            return False  # its window was judged already: a late event, not decided on
+        offsets[source] = signal.offset
+    else:
+        if signal.event_id and signal.event_id in state["ids"]:
+            return False
+        if signal.ts < state["done"]:
+            return False
+        state["ids"].append(signal.event_id)
     kind = signal.key.split(":", 1)[0]
     if kind == "dom":
         hour = str(int(signal.ts // 3600))
@@ -233,12 +251,18 @@ class AlertEngine:
         self.sources[source] = max(self.sources.get(source, newest), newest)
 
     def feed(self, signal: Signal) -> list[Alert]:
-        state = self.store.get(signal.key) or new_state()
-        if not observe(state, signal):
+        return self.feed_many(signal.key, [signal])
+
+    def feed_many(self, key: str, signals: list[Signal]) -> list[Alert]:
+        """One key's signals, stored, then its windows judged once (the watermark is the
+        same for all of them)."""
+        state = self.store.get(key) or new_state()
+        stored = [observe(state, signal) for signal in signals]
+        if not any(stored):
             return []
-        self.pending.add(signal.key)
-        alerts = decide(signal.key, state, self.watermark, self.config)
-        self.store[signal.key] = state
+        self.pending.add(key)
+        alerts = decide(key, state, self.watermark, self.config)
+        self.store[key] = state
         return alerts
 
     def tick(self, watermark: float | None = None) -> list[Alert]:

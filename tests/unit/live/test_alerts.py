@@ -4,9 +4,12 @@ once each, whatever the arrival order within the grace period."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pipeline.live.decide import AlertConfig, run_alerts
+from pipeline.live.decide import AlertConfig, AlertEngine, Signal, run_alerts, signals_for
+from schemas.alert import Alert
 from schemas.event import AuthEvent
 
 START = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)
@@ -93,3 +96,57 @@ def test_thresholds_come_from_the_config():
     strict = AlertConfig(spray_accounts=8, brute_failures=20, spike_min_volume=100)
     rules = {a.rule for a in run_alerts(week(), strict)}
     assert rules == {"first_legacy_tls"}
+
+
+def _worker_path(events: list[AuthEvent], again_every: int = 0,
+                 batch: int = 20) -> tuple[list[Alert], dict[str, Any]]:
+    """The worker's way in: signals carry their event's partition and offset, only a
+    sender's first legacy-TLS submission sends a sender signal, a batch's signals come one
+    group per key, and (with `again_every`) every so many batches one is counted again at
+    once, as after a crash between its signals and its counters' flush."""
+    store: dict[str, Any] = {}
+    engine = AlertEngine(AlertConfig(), store)
+    alerts: list[Alert] = []
+    legacy_seen: set[str] = set()
+    newest = 0.0
+    for number, start in enumerate(range(0, len(events), batch)):
+        groups: dict[str, list[Signal]] = {}
+        before = newest
+        for offset in range(start, min(start + batch, len(events))):
+            event = events[offset]
+            newest = max(newest, event.ts.timestamp())
+            for signal in signals_for(event):
+                if signal.key.startswith("snd:"):
+                    if signal.key in legacy_seen:
+                        continue
+                    legacy_seen.add(signal.key)
+                groups.setdefault(signal.key, []).append(replace(signal, source=0,
+                                                                 offset=offset))
+        for _ in range(2 if again_every and number % again_every == 0 else 1):
+            engine.advance(0, before)  # a group carries the watermark the ticks said
+            for key, signals in groups.items():
+                alerts += engine.feed_many(key, signals)
+        engine.advance(0, newest)
+        alerts += engine.tick()
+    alerts += engine.tick(newest + 2 * 86400)
+    return alerts, store
+
+
+def test_the_worker_path_with_offsets_gives_the_expected_alerts_and_keeps_no_ids():
+    events = week()
+    alerts, store = _worker_path(events)
+    assert sorted((a.rule, a.key) for a in alerts) == sorted(EXPECTED)
+    assert sorted(a.alert_id for a in alerts) == sorted(a.alert_id for a in run_alerts(events))
+    spike = next(a for a in alerts if a.rule == "legacy_tls_spike" and a.key == "example.com")
+    assert spike.value == 40 + 1
+    # The dedup memory is one offset per partition, not the ids of the hot keys' events.
+    assert all(not state["ids"] and set(state["o"]) == {"0"} for state in store.values())
+
+
+def test_batches_counted_again_after_a_crash_change_no_alert():
+    events = week()
+    alerts, _ = _worker_path(events)
+    for again_every in (1, 3):
+        again, _ = _worker_path(events, again_every=again_every)
+        assert sorted((a.alert_id, a.value) for a in again) == sorted(
+            (a.alert_id, a.value) for a in alerts)
