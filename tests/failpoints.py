@@ -3,10 +3,13 @@ chosen step, so a test can restart it and check that nothing was lost or counted
 
     SMTP_AUTH_TEST_FAILPOINT=count-flush      python -m tests.failpoints
     SMTP_AUTH_TEST_FAILPOINT=normalize-batch  python -m tests.failpoints
+    SMTP_AUTH_TEST_FAILPOINT=count-feed       python -m tests.failpoints
 
 count-flush      the live counters' changelog flush of a batch of at least MIN records:
                  half of them are handed to the producer, then the process dies.
 normalize-batch  a normalized batch of at least MIN events and dead letters: half of them
+                 are acknowledged by the broker, then the process dies (nothing committed).
+count-feed       a fetch of the events topic forwarded as two frames or more: half of them
                  are acknowledged by the broker, then the process dies (nothing committed).
 
 Only the test suite uses this; the worker itself has no test hooks.
@@ -59,6 +62,19 @@ def arm(point: str) -> None:
             _die(point)
 
         NormalizeAgent._settle = dying_settle  # type: ignore[method-assign]
+    elif point == "count-feed":
+        from pipeline.live.feed import CountFeed
+
+        feed_settle = CountFeed._settle
+
+        async def dying_feed_settle(consumer: Any, sent: list[Any], due: Any) -> None:
+            if len(sent) < 2:
+                await feed_settle(consumer, sent, due)
+                return
+            await asyncio.gather(*sent[: len(sent) // 2])  # half the frames are on the topic
+            _die(point)
+
+        CountFeed._settle = staticmethod(dying_feed_settle)  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown failpoint {point!r}")
 

@@ -21,7 +21,7 @@ import logging
 import struct
 from collections.abc import Iterator, Sequence
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from pipeline.ingest.kafka import client_options, committing_consumer
@@ -103,17 +103,19 @@ class CountFeed:
                     sent += [await producer.send(self.topic, frame, partition=tp.partition)
                              for frame in frames(_records(records))]
                     due[tp] = records[-1].offset + 1
-                await asyncio.gather(*sent)  # the broker's acknowledgements first
-                await self._commit(consumer, due)
+                await self._settle(consumer, sent, due)
         finally:
             # Whatever was not committed is forwarded again, and counted once.
             await consumer.stop()
             await producer.stop()
 
     @staticmethod
-    async def _commit(consumer: object, due: dict[TopicPartition, int]) -> None:
+    async def _settle(consumer: AIOKafkaConsumer, sent: list[asyncio.Future[object]],
+                      due: dict[TopicPartition, int]) -> None:
+        """The broker's acknowledgements of every frame first, then the commit."""
+        await asyncio.gather(*sent)
         try:
-            await consumer.commit(due)  # type: ignore[attr-defined]
+            await consumer.commit(due)
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("count feed: commit failed, the events are forwarded again: %s", exc)
         except KafkaError as exc:

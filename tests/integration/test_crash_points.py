@@ -1,6 +1,7 @@
-"""SIGKILL at the two places where a batch is half done (issue 12): while the live counters'
-changelog records of a batch are being written, and while a batch of normalized events is
-on its way to the broker. After a restart the counts are exact, and ClickHouse agrees."""
+"""SIGKILL at the places where a batch is half done (issue 12): while the live counters'
+changelog records of a batch are being written, while a batch of normalized events is on
+its way to the broker, and while a fetch of events is forwarded to the counters as frames.
+After a restart the counts are exact, and ClickHouse agrees."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.helpers import create_topics, live_truth, produce, settle_live, wait_
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("point", ["count-flush", "normalize-batch"])
+@pytest.mark.parametrize("point", ["count-flush", "normalize-batch", "count-feed"])
 def test_sigkill_half_way_through_a_batch_then_exact(kafka, names, worker_factory, point):
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     lines, truth = LogGenerator("postfix", 41, accounts=400).log(3000, start, spacing=1.5)
