@@ -81,7 +81,8 @@ class Pipeline:
         app.task(self._guarded("count-feed", self.feed.run))
         app.task(self._guarded("sink", self.sink.run))
         self.health = Health(ch, self.sink, self.metrics, self.normalize.lag,
-                             self.normalize.assigned, clock, self.live.recovering)
+                             self.normalize.assigned, clock, self.live.recovering,
+                             self.feed.lag)
         app.timer(s.status_interval_seconds, name="status-line")(self._status_line)
         self.routes = Routes(app, s, ch, self.metrics, self.health, clock)
 

@@ -80,10 +80,12 @@ class CountFeed:
     def __init__(self, settings: Settings, topic: str) -> None:
         self.settings = settings
         self.topic = topic  # the internal topic the count agent reads
+        self._consumer: AIOKafkaConsumer | None = None
+        self._done: dict[TopicPartition, int] = {}  # next offset after the last forwarded
 
     async def run(self) -> None:
         s = self.settings
-        consumer = committing_consumer(s, "count-feed", s.count_batch_size)
+        consumer = self._consumer = committing_consumer(s, "count-feed", s.count_batch_size)
         consumer.subscribe([s.topic_events])
         producer = AIOKafkaProducer(acks="all", enable_idempotence=True, linger_ms=2,
                                     max_batch_size=FRAME_BYTES + 4096,
@@ -103,11 +105,25 @@ class CountFeed:
                     sent += [await producer.send(self.topic, frame, partition=tp.partition)
                              for frame in frames(_records(records))]
                     due[tp] = records[-1].offset + 1
+                self._done.update(due)
                 await self._settle(consumer, sent, due)
         finally:
             # Whatever was not committed is forwarded again, and counted once.
             await consumer.stop()
             await producer.stop()
+
+    def lag(self) -> int | None:
+        """Events on the topic not yet forwarded to the counters (None before an
+        assignment)."""
+        consumer = self._consumer
+        if consumer is None or not consumer.assignment():
+            return None
+        total = 0
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                total += max(0, highwater - self._done.get(tp, highwater))
+        return total
 
     @staticmethod
     async def _settle(consumer: AIOKafkaConsumer, sent: list[asyncio.Future[object]],

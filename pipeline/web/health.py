@@ -31,10 +31,12 @@ class Health:
     assigned: Callable[[], bool]
     clock: Callable[[], datetime]
     live_recovering: Callable[[], bool] = lambda: False
+    count_lag: Callable[[], int | None] = lambda: None
     _last: dict[str, float] = field(default_factory=dict)
 
     def lags(self) -> dict[str, int | None]:
-        lags = {"normalize": self.normalize_lag(), "sink": self.sink.lag()}
+        lags = {"normalize": self.normalize_lag(), "count": self.count_lag(),
+                "sink": self.sink.lag()}
         for group, lag in lags.items():
             if lag is not None:
                 self.metrics.consumer_lag.labels(group).set(lag)
@@ -79,7 +81,8 @@ class Health:
         failing = self.sink.status.failing_since
         return (f"status: {rates['lines']:,.0f} lines/s, {rates['events']:,.0f} events/s, "
                 f"{rates['rows']:,.0f} rows/s to ClickHouse; lag normalize "
-                f"{_n(lags['normalize'])}, sink {_n(lags['sink'])}; dead letters "
+                f"{_n(lags['normalize'])}, count {_n(lags['count'])}, sink "
+                f"{_n(lags['sink'])}; dead letters "
                 f"{totals['dlq']:,.0f}" + (f"; ClickHouse failing since {failing:%H:%M:%S}"
                                            if failing else ""))
 
