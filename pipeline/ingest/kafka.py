@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -53,6 +54,20 @@ def committing_consumer(settings: Settings, stage: str, max_records: int
         group_id=f"{settings.app_id}-{stage}", enable_auto_commit=False,
         auto_offset_reset="earliest", max_poll_records=max_records,
         max_poll_interval_ms=600_000, **client_options(settings))
+
+
+def backlog(consumer: AIOKafkaConsumer | None,
+            done: Callable[[TopicPartition, int], int]) -> int | None:
+    """Records on a consumer's partitions from `done(tp, highwater)` on, the first offset its
+    stage has not finished with (None before an assignment)."""
+    if consumer is None or not consumer.assignment():
+        return None
+    total = 0
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            total += max(0, highwater - done(tp, highwater))
+    return total
 
 
 def faust_credentials(settings: Settings) -> Any:

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from pipeline.ingest.kafka import client_options, committing_consumer
+from pipeline.ingest.kafka import backlog, client_options, committing_consumer
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,7 @@ class CountFeed:
     def lag(self) -> int | None:
         """Events on the topic not yet forwarded to the counters (None before an
         assignment)."""
-        consumer = self._consumer
-        if consumer is None or not consumer.assignment():
-            return None
-        total = 0
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                total += max(0, highwater - self._done.get(tp, highwater))
-        return total
+        return backlog(self._consumer, lambda tp, highwater: self._done.get(tp, highwater))
 
     @staticmethod
     async def _settle(consumer: AIOKafkaConsumer, sent: list[asyncio.Future[object]],

@@ -25,7 +25,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import BaseModel, ValidationError
 
-from pipeline.ingest.kafka import client_options, committing_consumer
+from pipeline.ingest.kafka import backlog, client_options, committing_consumer
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.store.aggregate import store_events
@@ -314,15 +314,8 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def lag(self) -> int | None:
         """Events on the topic not yet written to ClickHouse (None before an assignment)."""
-        consumer = self._consumer
-        if consumer is None or not consumer.assignment():
-            return None
-        total = 0
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                total += max(0, highwater - self._done.get(tp, self._first.get(tp, highwater)))
-        return total
+        return backlog(self._consumer, lambda tp, highwater: self._done.get(
+            tp, self._first.get(tp, highwater)))
 
 
 def _one_line(exc: BaseException) -> str:
