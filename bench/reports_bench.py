@@ -157,14 +157,14 @@ def shaped_flyout(f: reports.Flyout) -> tuple[Any, ...]:
 
 
 def shaped_volume(v: reports.VolumeReport) -> tuple[Any, ...]:
-    return (tuple((c.day, c.domain, c.messages) for c in v.chart),
+    return (tuple((c["day"], c["domain"], c["messages"]) for c in v.chart),
             tuple((r.sender, r.domain, r.messages, r.tls10, r.tls11, r.tls12, r.tls13,
                    r.protocol, v.page.total) for r in v.rows))
 
 
 def shaped_tls(t: reports.TlsReport) -> tuple[Any, ...]:
     return (tuple(sorted((x.tls_version, x.messages) for x in t.totals)),
-            tuple((c.day, c.tls_version, c.messages) for c in t.chart),
+            tuple((c["day"], c["tls_version"], c["messages"]) for c in t.chart),
             tuple((r.sender, r.domain, r.tls_version, r.messages, t.page.total)
                   for r in t.rows))
 

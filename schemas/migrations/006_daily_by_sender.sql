@@ -1,0 +1,46 @@
+-- 004's per-sender day rows again, sorted by sender: the details pass of a ranked page.
+--
+-- Why: a details page (volume, TLS usage, remediation) ranks every sender of the window by
+-- its 64-bit id, then reads the strings and shares of the 50-odd senders on the page.
+-- `daily` is sorted by day first, so those senders' rows are in every granule of every
+-- day: the second pass read the sender strings of the whole window (about 100-200 ms of a
+-- 90-day page at a million senders). Here the primary key is (sender_id, day) with small
+-- granules, so a page of senders reads a few thousand rows.
+--
+-- Exact for the same reasons as 004: it is fed by a materialized view of `daily` (the
+-- rows 004's view writes, so each event once), every column is a sum, max or `any` of a
+-- function of the key, and readers aggregate again (no FINAL). Only the columns the
+-- details tables read are kept.
+--
+-- An existing database: the view is created first, then the table is filled once from
+-- `daily` (already exact, and far smaller than the events). Run this with the sinks
+-- stopped, as 004 and 005: a batch written between the two steps would be counted twice.
+CREATE TABLE IF NOT EXISTS {db}.daily_by_sender
+(
+    sender_id       UInt64,
+    day             Date,
+    sender_domain   LowCardinality(String),
+    sender          String,
+    tls_version     LowCardinality(String),
+    auth_mechanism  LowCardinality(String),
+    messages        SimpleAggregateFunction(sum, UInt64),
+    last_submission SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+PRIMARY KEY (sender_id, day)
+ORDER BY (sender_id, day, sender_domain, sender, tls_version, auth_mechanism)
+TTL day + INTERVAL {aggregate_ttl_days} DAY
+-- A page's 50 senders are 50 places in the table: small granules keep each read short.
+SETTINGS index_granularity = 256;
+
+-- Chained on 004's `daily` (a view of `daily_mv`'s output): the rows are grouped already.
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.daily_by_sender_mv TO {db}.daily_by_sender AS
+SELECT sender_id, day, sender_domain, sender, tls_version, auth_mechanism, messages,
+    last_submission
+FROM {db}.daily;
+
+INSERT INTO {db}.daily_by_sender
+SELECT sender_id, day, sender_domain, sender, tls_version, auth_mechanism, messages,
+    last_submission
+FROM {db}.daily;
