@@ -219,12 +219,10 @@ NAMED = "sender_id != cityHash64('')"
 
 # Pages deeper than this (offset + page size) are read the one-pass way.
 RANKED_DEPTH = 5000
-# Ranked keys beyond the page, so that a run of equal counts at its edge is usually known.
-TIE_ROOM = 500
 # Keys on the page's edge counts, as a multiple of the page, beyond which they are ordered
 # by name first (one narrow read) and only the page's keys are read in full.
 TIE_NAMES = 4
-# Keys on the page's last count fetched at most, when their run goes past TIE_ROOM; beyond,
+# Keys counted at least the page's last count fetched at most by the ranking pass; beyond,
 # the details pass groups every key of the run (an estate where most counts are equal).
 TIE_CAP = 50_000
 
@@ -233,14 +231,15 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
                 params: dict[str, Any], key: tuple[str, str], base: str,
                 order: str) -> tuple[Sequence[Any], Page]:
     """A details page sorted by messages (the default), in two passes: (1) over the rollup
-    `source` (day-sorted), per key only the message count: the total, and the counts and
-    keys of the first offset + page_size + 1 rows; (2) the details (`base`, grouped, over
-    `{rows}`) of the keys the page can hold, read from `by_sender` (the same rows sorted by
-    sender id, migration 006), so strings are grouped for those senders and only their
-    rows are read. `source` and `by_sender` hold a `{keys}` condition. Where the page's
-    first or last count is shared with keys outside it, which of them are on the page
-    depends on the sender names: pass two takes every key with a count inside the page's
-    range and the page is cut from that. Exact but for a 64-bit hash collision
+    `source` (day-sorted), per key only the message count: the total, and the keys counted
+    at least the page's last count (`LIMIT … WITH TIES`: a run of equal counts at the page's
+    edge comes whole); (2) the details (`base`, grouped, over `{rows}`) of the keys the page
+    can hold, read from `by_sender` (the same rows sorted by sender id, migration 006), so
+    strings are grouped for those senders and only their rows are read. `source` and
+    `by_sender` hold a `{keys}` condition. Where the page's first or last count is shared
+    with keys outside it, which of them are on the page depends on the sender names: pass
+    two takes every key with a count inside the page's range and the page is cut from that
+    (a long run is ordered by name first, `_by_name`). Exact but for a 64-bit hash collision
     between two senders (about 3e-8 at a million senders). `key` is (SQL expression over
     `source`, its ClickHouse type). A deep page or another sort: `paged_total`."""
     depth = q.offset + q.page_size
@@ -250,31 +249,30 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
     expr, kind = key
     ranked = (f"SELECT {expr} AS k, sum(messages) AS n"
               f" FROM {source.replace('{keys}', '1')} GROUP BY k")
-    wanted = depth + TIE_ROOM
-    # ORDER BY … LIMIT is a partial sort; measured 2-3x faster than groupArraySorted here.
-    top = ch.query_rows(f"SELECT k, n, count() OVER () FROM ({ranked})"
-                        f" ORDER BY n DESC LIMIT {wanted}", params)
+    top = sorted(ch.query_rows(
+        f"SELECT k, n, total FROM (SELECT k, n, count() OVER () AS total FROM ({ranked})"
+        f" ORDER BY n DESC LIMIT {depth} WITH TIES) LIMIT {TIE_CAP + 1}", params),
+        key=lambda row: -row[1])
     page = Page(page=q.page, page_size=q.page_size, total=top[0][2] if top else 0)
+    whole = len(top) <= TIE_CAP
+    if not whole:
+        # The run at the page's edge is longer than the cap: rank the page alone, and the
+        # details pass groups every key of the run (an estate where most counts are equal).
+        top = list(ch.query_rows(
+            f"SELECT k, n FROM ({ranked}) ORDER BY n DESC LIMIT {depth}", params))
     if q.offset >= len(top):
         return [], page
-    counts = [row[1] for row in top]
-    hi, lo = counts[q.offset], counts[min(depth, len(top)) - 1]
-    # Keys counted above hi come before the page; those counted lo..hi hold it, in the
-    # order of their names; the ranking has them all unless the tie runs past its end.
-    above = sum(1 for n in counts if n > hi)
-    if len(top) == wanted and counts[-1] >= lo:
-        # The run of counts equal to lo goes past the ranking's end: fetch all of it.
-        top = ch.query_rows(f"SELECT k, n FROM ({ranked}) WHERE n >= {{lo:UInt64}}"
-                            f" LIMIT {TIE_CAP + 1}", {**params, "lo": lo})
-        if len(top) > TIE_CAP:
-            inside = (f"{expr} IN (SELECT k FROM ({ranked})"
-                      " WHERE n BETWEEN {lo:UInt64} AND {hi:UInt64})")
-            rows = ch.query_rows(
-                f"{base.replace('{rows}', source.replace('{keys}', inside))} ORDER BY {order}",
-                {**params, "lo": lo, "hi": hi})
-            return rows[q.offset - above:depth - above], page
-    inside_keys = [row for row in top if lo <= row[1] <= hi]
+    if not whole:
+        hi, lo, above = _edges(top, q.offset, depth)
+        inside = (f"{expr} IN (SELECT k FROM ({ranked})"
+                  " WHERE n BETWEEN {lo:UInt64} AND {hi:UInt64})")
+        rows = ch.query_rows(
+            f"{base.replace('{rows}', source.replace('{keys}', inside))} ORDER BY {order}",
+            {**params, "lo": lo, "hi": hi})
+        return rows[q.offset - above:depth - above], page
+    hi, lo, above = _edges(top, q.offset, depth)
     start, stop = q.offset - above, depth - above
+    inside_keys = [row for row in top if lo <= row[1] <= hi]
     if len(inside_keys) > TIE_NAMES * q.page_size:
         # A long run of equal counts (an estate of alike senders): order the run by name
         # from one narrow read, then read the details of the page's keys only.
@@ -286,6 +284,15 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
         f"{base.replace('{rows}', by_sender.replace('{keys}', keys))} ORDER BY {order}",
         {**params, **more})
     return rows[start:stop], page
+
+
+def _edges(top: Sequence[Any], offset: int, depth: int) -> tuple[int, int, int]:
+    """(hi, lo, above) of ranked rows (key, count, …) sorted by count, descending: the page's
+    first and last counts, and how many keys are counted above hi (they come before the
+    page; those counted lo..hi hold it, in the order of their names)."""
+    counts = [row[1] for row in top]
+    hi, lo = counts[offset], counts[min(depth, len(counts)) - 1]
+    return hi, lo, sum(1 for n in counts if n > hi)
 
 
 def _keys_of(ranked: Sequence[Any], expr: str, kind: str) -> tuple[str, dict[str, Any]]:
@@ -312,11 +319,12 @@ def _by_name(ch: ClickHouse, ranked: Sequence[Any], by_sender: str, params: dict
     return [at[row[0]] for row in ordered]
 
 
-def query_columns(ch: ClickHouse, sql: str, params: dict[str, Any],
-                  width: int) -> Sequence[Sequence[Any]]:
+def query_columns(ch: ClickHouse, sql: str, params: dict[str, Any], width: int,
+                  settings: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
     """The answer column by column (`width` columns, empty ones when no row): for long
     answers, without a tuple per row."""
-    columns: Sequence[Sequence[Any]] = ch.client.query(sql, parameters=params).result_columns
+    columns: Sequence[Sequence[Any]] = ch.client.query(
+        sql, parameters=params, settings=settings).result_columns
     return columns if columns else [[] for _ in range(width)]
 
 
