@@ -168,7 +168,8 @@ class Page(BaseModel):
 
 # ---- rollups (migration 004) --------------------------------------------------------------
 
-ROLLUPS = ("", "domain_", "senders_")  # per sender; per domain and TLS version; senders
+# Per sender; per domain and TLS version; senders; per TLS version (migration 006).
+ROLLUPS = ("", "domain_", "senders_", "tls_")
 
 
 def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
@@ -181,7 +182,8 @@ def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
 def rollup(db: str, family: str, columns: str, since: datetime, until: datetime,
            where: str = "", prefix: str = "", days: str = "daily") -> tuple[str, dict[str, Any]]:
     """A subquery of `day, {columns}` over the hour-aligned window [since, until): the whole
-    days from `{family}{days}`, the hours at either edge from `{family}hourly`. The rollups
+    days from `{family}{days}`, the hours at either edge from `{family}hourly` (`tls_`:
+    every hour from tls_hourly). The rollups
     are exact without FINAL as long as the caller aggregates again (sum, min, max, -Merge).
     `where` is more conditions on both (bound parameters only). `days` is `daily_by_sender`
     (migration 006, per sender only) where the rows of a few senders are read."""
@@ -192,6 +194,9 @@ def rollup(db: str, family: str, columns: str, since: datetime, until: datetime,
     since_, until_, d0_, d1_ = (f"{{{prefix}{n}:DateTime('UTC')}}"
                                 for n in ("since", "until", "d0", "d1"))
     more = f" AND {where}" if where else ""
+    if family == "tls_":  # hours only: small enough for any window (migration 006)
+        return (f"(SELECT toDate(hour) AS day, {columns} FROM {db}.tls_hourly"
+                f" WHERE hour >= {since_} AND hour < {until_}{more})"), p
     sql = (f"(SELECT toDate(hour) AS day, {columns} FROM {db}.{family}hourly"
            # Two ranges, not "the window but not its days": the index prunes ranges only.
            f" WHERE ((hour >= {since_} AND hour < {d0_}) OR (hour >= {d1_} AND hour < {until_}))"

@@ -90,14 +90,15 @@ def _days(since: datetime, until: datetime) -> list[str]:
     return out
 
 
-def _domain_rollup(ch: ClickHouse, q: ReportQuery, since: datetime,
-                   until: datetime) -> tuple[str, dict[str, Any]]:
-    """Per day, domain and TLS version: the small rollup, unless a sender search needs the
-    per-sender one."""
+def _domain_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datetime,
+                   per_domain: bool = True) -> tuple[str, dict[str, Any]]:
+    """Per day, domain and TLS version (`per_domain`), or per day and TLS version: the
+    smallest rollup that answers, the per-sender one where a sender search needs it."""
     where, params = dimensions(q)
-    family = "" if q.search else "domain_"
-    sql, p = rollup(ch.database, family, "sender_domain, tls_version, messages", since, until,
-                    where)
+    family = "" if q.search else "domain_" if per_domain or q.domain else "tls_"
+    columns = "tls_version, messages" if family == "tls_" else (
+        "sender_domain, tls_version, messages")
+    sql, p = rollup(ch.database, family, columns, since, until, where)
     return sql, {**params, **p}
 
 
@@ -117,7 +118,7 @@ def _per_day_and_version(ch: ClickHouse, q: ReportQuery, since: datetime,
                          until: datetime) -> Sequence[Sequence[Any]]:
     """Messages per day and TLS version (columns: day, version, count; counts > 0), in that
     order: the flyout's and the TLS chart's one query, totals summed from it."""
-    source, params = _domain_rollup(ch, q, since, until)
+    source, params = _domain_rollup(ch, q, since, until, per_domain=False)
     return query_columns(
         ch, f"SELECT toString(day) AS d, tls_version, sum(messages) AS n FROM {source}"
         " GROUP BY d, tls_version HAVING n > 0 ORDER BY d, tls_version", params, 3, CHART)
