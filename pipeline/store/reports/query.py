@@ -281,8 +281,7 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
     if len(inside_keys) > TIE_NAMES * q.page_size:
         # A long run of equal counts (an estate of alike senders): order the run by name
         # from one narrow read, then read the details of the page's keys only.
-        inside_keys = _by_name(ch, inside_keys, by_sender, params, expr, kind,
-                               order)[start:stop]
+        inside_keys = _by_name(ch, inside_keys, params, expr, kind, order)[start:stop]
         start, stop = 0, len(inside_keys)
     keys, more = _keys_of(inside_keys, expr, kind)
     rows = ch.query_rows(
@@ -309,16 +308,21 @@ def _keys_of(ranked: Sequence[Any], expr: str, kind: str) -> tuple[str, dict[str
     return f"{expr} IN {{keys:Array({kind})}}", {"keys": keys}
 
 
-def _by_name(ch: ClickHouse, ranked: Sequence[Any], by_sender: str, params: dict[str, Any],
-             expr: str, kind: str, order: str) -> list[Any]:
-    """The ranked rows (key, count), in the page's order (`order` over n, sender
-    and tls_version): counts from the ranking, names from the sender-sorted rollup."""
+def _by_name(ch: ClickHouse, ranked: Sequence[Any], params: dict[str, Any], expr: str,
+             kind: str, order: str) -> list[Any]:
+    """The ranked rows (key, count), in the page's order (`order` over n, sender and
+    tls_version): counts from the ranking, names from any day row of each key in the
+    window's days (a name is a function of the key, and every event has a day row as soon
+    as it is stored, edge hours included), so one narrow read of `daily_by_sender`."""
     cond, more = _keys_of(ranked, expr, kind)
     ordered = ch.query_rows(
         f"SELECT k, s_ AS sender, v_ AS tls_version, transform(k, {{keys:Array({kind})}},"
         f" {{counts:Array(UInt64)}}, toUInt64(0)) AS n"
         f" FROM (SELECT {expr} AS k, any(sender) AS s_, any(tls_version) AS v_"
-        f" FROM {by_sender.replace('{keys}', cond)} GROUP BY k) ORDER BY {order}",
+        f" FROM {ch.database}.daily_by_sender"
+        " WHERE day >= toDate({since:DateTime('UTC')})"
+        " AND day <= toDate({until:DateTime('UTC')} - 1)"
+        f" AND {cond} GROUP BY k) ORDER BY {order}",
         {**params, **more, "counts": [row[1] for row in ranked]})
     at = {row[0]: row for row in ranked}
     return [at[row[0]] for row in ordered]
