@@ -1,5 +1,6 @@
--- 004's per-sender day rows again, sorted by sender: the details pass of a ranked page;
--- and 004's per-domain hours summed over the domains: the flyout and the TLS chart.
+-- 004's per-sender day rows again, sorted by sender: the details pass of a ranked page; a
+-- name per sender id: the order of a long run of equal counts; and 004's per-domain hours
+-- summed over the domains: the flyout and the TLS chart.
 --
 -- Why: a details page (volume, TLS usage, remediation) ranks every sender of the window by
 -- its 64-bit id, then reads the strings and shares of the 50-odd senders on the page.
@@ -12,6 +13,10 @@
 -- rows 004's view writes, so each event once), every column is a sum, max or `any` of a
 -- function of the key, and readers aggregate again (no FINAL). Only the columns the
 -- details tables read are kept.
+--
+-- sender_names: each sender id's name, one row per sender once merged. A page edge inside
+-- a run of equal counts (an estate of alike senders: thousands at the same count) is
+-- ordered by name: a few thousand names here, not those senders' day rows.
 --
 -- tls_hourly: messages per hour and TLS version, all domains. The flyout and the TLS
 -- chart without a domain read it alone, hours for the whole window (90 days are 2,160 x 7
@@ -51,6 +56,26 @@ INSERT INTO {db}.daily_by_sender
 SELECT sender_id, day, sender_domain, sender, tls_version, auth_mechanism, messages,
     last_submission
 FROM {db}.daily;
+
+CREATE TABLE IF NOT EXISTS {db}.sender_names
+(
+    sender_id       UInt64,
+    sender          SimpleAggregateFunction(any, String),
+    last_day        SimpleAggregateFunction(max, Date)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY sender_id
+TTL last_day + INTERVAL {aggregate_ttl_days} DAY
+SETTINGS index_granularity = 256;
+
+-- Chained on 004's `daily`, like daily_by_sender.
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.sender_names_mv TO {db}.sender_names AS
+SELECT sender_id, any(sender) AS sender, max(day) AS last_day
+FROM {db}.daily GROUP BY sender_id;
+
+INSERT INTO {db}.sender_names
+SELECT sender_id, any(sender) AS sender, max(day) AS last_day
+FROM {db}.daily GROUP BY sender_id;
 
 CREATE TABLE IF NOT EXISTS {db}.tls_hourly
 (

@@ -172,9 +172,10 @@ def test_export_rendered_by_clickhouse_is_the_same_csv(loaded):
 
 
 @pytest.mark.parametrize("ties", [
-    (4, 50_000),  # as shipped
-    (0, 50_000),  # every edge run ordered by name first
-    (4, 3),  # edge runs longer than the cap: the details pass groups the whole run
+    (4, 50_000, True),  # as shipped
+    (0, 50_000, True),  # every edge run ordered by name first
+    (0, 50_000, False),  # ... and no names found (expired): the details of the whole run
+    (4, 3, True),  # edge runs longer than the cap: the details pass groups the whole run
 ])
 @pytest.mark.parametrize("report", ["volume", "tls", "remediation"])
 def test_every_page_in_turn_is_the_whole_table(loaded, report, ties, monkeypatch):
@@ -182,8 +183,11 @@ def test_every_page_in_turn_is_the_whole_table(loaded, report, ties, monkeypatch
     edge that falls inside a run of equal counts, give the oracle's table page by page."""
     from pipeline.store.reports import query
 
-    for name, value in zip(("TIE_NAMES", "TIE_CAP"), ties, strict=True):
-        monkeypatch.setattr(query, name, value)
+    names, cap, found = ties
+    monkeypatch.setattr(query, "TIE_NAMES", names)
+    monkeypatch.setattr(query, "TIE_CAP", cap)
+    if not found:
+        monkeypatch.setattr(query, "_by_name", lambda *args: None)
     ch, truth = loaded
     run, want = {
         "volume": (reports.volume, oracle.volume(truth, NOW, "30d")["rows"]),

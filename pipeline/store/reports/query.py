@@ -281,8 +281,10 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
     if len(inside_keys) > TIE_NAMES * q.page_size:
         # A long run of equal counts (an estate of alike senders): order the run by name
         # from one narrow read, then read the details of the page's keys only.
-        inside_keys = _by_name(ch, inside_keys, params, expr, kind, order)[start:stop]
-        start, stop = 0, len(inside_keys)
+        named = _by_name(ch, inside_keys, params, expr, kind, order)
+        if named is not None:
+            inside_keys = named[start:stop]
+            start, stop = 0, len(inside_keys)
     keys, more = _keys_of(inside_keys, expr, kind)
     rows = ch.query_rows(
         f"{base.replace('{rows}', by_sender.replace('{keys}', keys))} ORDER BY {order}",
@@ -309,21 +311,24 @@ def _keys_of(ranked: Sequence[Any], expr: str, kind: str) -> tuple[str, dict[str
 
 
 def _by_name(ch: ClickHouse, ranked: Sequence[Any], params: dict[str, Any], expr: str,
-             kind: str, order: str) -> list[Any]:
+             kind: str, order: str) -> list[Any] | None:
     """The ranked rows (key, count), in the page's order (`order` over n, sender and
-    tls_version): counts from the ranking, names from any day row of each key in the
-    window's days (a name is a function of the key, and every event has a day row as soon
-    as it is stored, edge hours included), so one narrow read of `daily_by_sender`."""
+    tls_version): counts from the ranking, names from one narrow read (a name is a function
+    of the key): `sender_names` for a sender id, else any day row of each key in the
+    window's days (every stored event has its day row, edge hours included). None if a
+    key has no name there (its day rows expired before its edge hours did)."""
     cond, more = _keys_of(ranked, expr, kind)
+    names = (f"SELECT sender_id AS k, any(sender) AS s_, '' AS v_ FROM {ch.database}.sender_names"
+             f" WHERE {cond} GROUP BY k") if expr == "sender_id" else (
+        f"SELECT {expr} AS k, any(sender) AS s_, any(tls_version) AS v_"
+        f" FROM {ch.database}.daily_by_sender WHERE day >= toDate({{since:DateTime('UTC')}})"
+        f" AND day <= toDate({{until:DateTime('UTC')}} - 1) AND {cond} GROUP BY k")
     ordered = ch.query_rows(
         f"SELECT k, s_ AS sender, v_ AS tls_version, transform(k, {{keys:Array({kind})}},"
-        f" {{counts:Array(UInt64)}}, toUInt64(0)) AS n"
-        f" FROM (SELECT {expr} AS k, any(sender) AS s_, any(tls_version) AS v_"
-        f" FROM {ch.database}.daily_by_sender"
-        " WHERE day >= toDate({since:DateTime('UTC')})"
-        " AND day <= toDate({until:DateTime('UTC')} - 1)"
-        f" AND {cond} GROUP BY k) ORDER BY {order}",
+        f" {{counts:Array(UInt64)}}, toUInt64(0)) AS n FROM ({names}) ORDER BY {order}",
         {**params, **more, "counts": [row[1] for row in ranked]})
+    if len(ordered) != len(ranked):
+        return None
     at = {row[0]: row for row in ranked}
     return [at[row[0]] for row in ordered]
 
