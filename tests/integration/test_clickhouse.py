@@ -80,6 +80,9 @@ def _rollup_totals(ch: ClickHouse) -> tuple[int, ...]:
         f"SELECT (SELECT sum(messages) FROM {db}.hourly), (SELECT sum(messages) FROM {db}.daily),"
         f" (SELECT sum(messages) FROM {db}.domain_daily),"
         f" (SELECT sum(messages) FROM {db}.export_daily),"
+        f" (SELECT sum(messages) FROM {db}.daily_by_sender),"
+        f" (SELECT sum(messages) FROM {db}.tls_hourly),"
+        f" (SELECT uniqExact(sender_id) FROM {db}.sender_names),"
         f" (SELECT uniqExactMerge(senders) FROM {db}.senders_daily),"
         f" (SELECT count() FROM {db}.event_ids)")[0])
 
@@ -90,7 +93,7 @@ def test_rollups_count_each_event_once_under_retries_and_replays(ch):
     rows = [event_row(e) for e in events]
     assert store_events(ch, rows, EVENT_COLUMNS, "t:0:0-299") == 300
     once = _rollup_totals(ch)
-    assert once == (300, 300, 300, 300, 7, 300)
+    assert once == (300, 300, 300, 300, 300, 300, 7, 7, 300)
     # A retried batch (same token), e.g. after an insert that succeeded but timed out.
     assert store_events(ch, rows, EVENT_COLUMNS, "t:0:0-299") == 0
     # Replays with other boundaries, one overlapping new events.
@@ -98,13 +101,14 @@ def test_rollups_count_each_event_once_under_retries_and_replays(ch):
     more = [event_row(_event(1000 + i, "new@example.com", NOW - timedelta(hours=2)))
             for i in range(5)]
     assert store_events(ch, rows[290:] + more, EVENT_COLUMNS, "t:0:290-304") == 5
-    assert _rollup_totals(ch) == (305, 305, 305, 305, 8, 305)
+    assert _rollup_totals(ch) == (305, 305, 305, 305, 305, 305, 8, 8, 305)
     assert reports.volume(ch, reports.ReportQuery(range="7d"), NOW).page.total == 8
 
 
 def test_an_existing_database_is_migrated_and_back_filled_once(ch, tmp_path, monkeypatch):
     """A database at 003 (hourly recomputed) holding events, two copies of some not yet
-    collapsed: 004 and 005 fill the rollups from what the events hold, each event once."""
+    collapsed: 004 and 005 fill the rollups from what the events hold, each event once, and
+    006 its own from 004's."""
     client = ch.client
     old = ClickHouse(client, f"old_{uuid.uuid4().hex[:8]}")
     import pipeline.store.clickhouse as clickhouse
@@ -118,6 +122,6 @@ def test_an_existing_database_is_migrated_and_back_filled_once(ch, tmp_path, mon
     old.insert("events", rows[:10], EVENT_COLUMNS, token="b")  # copies, in another part
     monkeypatch.undo()
     assert migrate(old, ttl_days=90) == [v for v, _, _ in migrations() if v > 3]
-    assert _rollup_totals(old) == (40, 40, 40, 40, 5, 40)
+    assert _rollup_totals(old) == (40, 40, 40, 40, 40, 40, 5, 5, 40)
     assert store_events(old, rows, EVENT_COLUMNS, "c") == 0  # the ledger was filled too
     assert reports.widget(old, NOW).senders == 5

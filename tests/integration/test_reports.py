@@ -81,7 +81,7 @@ def test_sending_volume(loaded, preset):
     ch, truth = loaded
     got = reports.volume(ch, ReportQuery(range=preset, page_size=1000), NOW)
     want = oracle.volume(truth, NOW, preset)
-    assert [r.model_dump() for r in got.chart] == want["chart"]
+    assert got.chart == want["chart"]
     assert [r.model_dump() for r in got.rows] == want["rows"]
     assert got.page.total == len(want["rows"])
 
@@ -117,7 +117,7 @@ def test_tls_usage(loaded):
     got = reports.tls_usage(ch, ReportQuery(range="30d", page_size=1000), NOW)
     want = oracle.tls_usage(truth, NOW, "30d")
     assert [t.model_dump() for t in got.totals] == want["totals"]
-    assert [t.model_dump() for t in got.chart] == want["chart"]
+    assert got.chart == want["chart"]
     assert [r.model_dump() for r in got.rows] == want["rows"]
 
 
@@ -171,10 +171,23 @@ def test_export_rendered_by_clickhouse_is_the_same_csv(loaded):
     assert rows[1:] == oracle.export(truth, NOW, "30d")
 
 
+@pytest.mark.parametrize("ties", [
+    (4, 50_000, True),  # as shipped
+    (0, 50_000, True),  # every edge run ordered by name first
+    (0, 50_000, False),  # ... and no names found (expired): the details of the whole run
+    (4, 3, True),  # edge runs longer than the cap: the details pass groups the whole run
+])
 @pytest.mark.parametrize("report", ["volume", "tls", "remediation"])
-def test_every_page_in_turn_is_the_whole_table(loaded, report):
-    """Small pages sorted by messages: the two-pass ranking, and its fallback where a page
-    edge falls inside a run of equal counts, give the oracle's table page by page."""
+def test_every_page_in_turn_is_the_whole_table(loaded, report, ties, monkeypatch):
+    """Small pages sorted by messages: the two-pass ranking, and its ways through a page
+    edge that falls inside a run of equal counts, give the oracle's table page by page."""
+    from pipeline.store.reports import query
+
+    names, cap, found = ties
+    monkeypatch.setattr(query, "TIE_NAMES", names)
+    monkeypatch.setattr(query, "TIE_CAP", cap)
+    if not found:
+        monkeypatch.setattr(query, "_by_name", lambda *args: None)
     ch, truth = loaded
     run, want = {
         "volume": (reports.volume, oracle.volume(truth, NOW, "30d")["rows"]),

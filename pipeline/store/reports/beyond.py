@@ -50,14 +50,16 @@ def remediation(ch: ClickHouse, q: ReportQuery, now: datetime) -> Remediation:
     where = " AND ".join(c for c in ("messages > 0", NAMED,
                                      "tls_version IN {legacy:Array(String)}", where,
                                      "{keys}") if c)
-    source, p = rollup(ch.database, "", "sender, sender_domain, tls_version, messages,"
-                       " last_submission, sender_id", since, until, where)
+    columns = "sender, sender_domain, tls_version, messages, last_submission, sender_id"
+    source, p = rollup(ch.database, "", columns, since, until, where)
+    by_sender, _ = rollup(ch.database, "", columns, since, until, where,
+                          days="daily_by_sender")
     params.update(p, legacy=sorted(LEGACY_TLS))
     base = (
         "SELECT sender, any(sender_domain) AS dom, sum(messages) AS n,"
         " arraySort(groupUniqArray(tls_version)),"
-        f" max(last_submission) AS seen FROM {source} GROUP BY sender")
-    rows, page = ranked_page(ch, q, source, params, ("sender_id", "UInt64"), base,
+        " max(last_submission) AS seen FROM {rows} GROUP BY sender")
+    rows, page = ranked_page(ch, q, source, by_sender, params, ("sender_id", "UInt64"), base,
                              q.sorted_by(REMEDIATION_SORT, "messages"))
     ips = _legacy_ips(ch, [row[0] for row in rows], since, until)
     return Remediation(

