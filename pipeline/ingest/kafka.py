@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import CoordinatorNotAvailableError, TopicAlreadyExistsError
 
 from pipeline.settings import Settings
 
@@ -91,19 +93,35 @@ def topic_names(settings: Settings) -> list[str]:
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the pipeline's topics that do not exist yet; return those created."""
+    """Create the pipeline's topics that do not exist yet; return those created. Then wait
+    for the broker's group coordinator: a fresh broker creates its offsets topic on the
+    first request for one, and each consumer that asks meanwhile logs an error."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [name for name in topic_names(settings) if name not in existing]
-        if not missing:
-            return []
-        with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
-            await admin.create_topics([
-                NewTopic(name, settings.topic_partitions, settings.topic_replication)
-                for name in missing])
-        log.info("created topics %s", ", ".join(missing))
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
+                await admin.create_topics([
+                    NewTopic(name, settings.topic_partitions, settings.topic_replication)
+                    for name in missing])
+            log.info("created topics %s", ", ".join(missing))
+        await _coordinator(admin, settings.app_id)
         return missing
     finally:
         await admin.close()
+
+
+async def _coordinator(admin: AIOKafkaAdminClient, group: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await admin.find_coordinator(group)
+            return
+        except CoordinatorNotAvailableError:
+            if time.monotonic() > deadline:
+                log.warning("the broker has no group coordinator after %.0f s; the "
+                            "consumers will keep asking", timeout)
+                return
+            await asyncio.sleep(0.2)  # the broker is creating its offsets topic
