@@ -176,7 +176,10 @@ class Alerting:
         # ClickHouse gets them from the alerts topic through the sink, which retries and
         # writes idempotently (alert ids are stable): an outage cannot lose an alert here.
         for alert in alerts:
-            log.info("ALERT %s %s: %s", alert.rule, alert.key, alert.message)  # data, not a fault
+            # Data, not a fault. An info alert (a sender's first legacy-TLS submission) comes
+            # once per such sender, a flood on a first run: the status line counts them.
+            log.log(logging.DEBUG if alert.severity == "info" else logging.INFO,
+                    "ALERT %s %s: %s", alert.rule, alert.key, alert.message)
             self.metrics.alerts.labels(alert.rule).inc()
             await self.alerts_topic.send(key=alert.alert_id.encode(),
                                          value=alert.model_dump_json().encode())

@@ -72,6 +72,7 @@ class Health:
             "lines": _sum(registry, "smtp_auth_lines_total"),
             "events": _sum(registry, "smtp_auth_events_total"),
             "dlq": _sum(registry, "smtp_auth_rejections_total"),
+            "alerts": _sum(registry, "smtp_auth_alerts_total"),
             "rows": _sum(registry, "smtp_auth_sink_rows_total")}
         elapsed = now - self._last.get("at", now)
         rates = {k: (v - self._last.get(k, 0.0)) / elapsed if elapsed > 0 else 0.0
@@ -82,9 +83,9 @@ class Health:
         return (f"status: {rates['lines']:,.0f} lines/s, {rates['events']:,.0f} events/s, "
                 f"{rates['rows']:,.0f} rows/s to ClickHouse; lag normalize "
                 f"{_n(lags['normalize'])}, count {_n(lags['count'])}, sink "
-                f"{_n(lags['sink'])}; dead letters "
-                f"{totals['dlq']:,.0f}" + (f"; ClickHouse failing since {failing:%H:%M:%S}"
-                                           if failing else ""))
+                f"{_n(lags['sink'])}; dead letters {totals['dlq']:,.0f}; alerts "
+                f"{totals['alerts']:,.0f}" + (f"; ClickHouse failing since {failing:%H:%M:%S}"
+                                              if failing else ""))
 
 
 def _sum(registry: Any, name: str) -> float:
