@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         5000, ge=1, le=100_000,
         description="Raw lines normalized per batch (one fetch, one round of produce acks, "
                     "one commit).")
+    normalize_processes: int = Field(
+        1, ge=0, le=64,
+        description="Processes that normalize raw lines beside the worker, each a consumer "
+                    "of group <app_id>-normalize (more than the cores or the raw topic's "
+                    "partitions gain nothing); 0 normalizes in the worker's own event loop.")
     count_batch_size: int = Field(
         5000, ge=1, le=100_000,
         description="Events read per fetch for the live counters (one changelog record "

@@ -2,7 +2,8 @@
 
 Agents, tasks and topics have stable names:
   normalize   smtp-auth.raw → smtp-auth.events (key: sender) + smtp-auth.dlq, a plain
-              consumer task, a fetch at a time (pipeline/normalize/agent.py says why)
+              consumer, a fetch at a time (pipeline/normalize/agent.py says why), in
+              `normalize_processes` processes of its own (pipeline/normalize/process.py)
   count-feed  smtp-auth.events → <app>-count-feed, a fetch per message, a plain consumer task
               (pipeline/live/feed.py says why)
   count       <app>-count-feed → the live counters table and /live/v1 (pipeline/live/), and
@@ -29,6 +30,7 @@ from pipeline.live.counters import LiveCounters
 from pipeline.live.feed import CountFeed
 from pipeline.metrics import Metrics
 from pipeline.normalize.agent import NormalizeAgent
+from pipeline.normalize.process import NormalizeProcesses
 from pipeline.settings import Settings
 from pipeline.store.clickhouse import ClickHouse, connect, migrate
 from pipeline.store.sink import EventSink
@@ -73,7 +75,10 @@ class Pipeline:
             table_standby_replicas=0,  # live views gather from active owners only
             producer_acks=-1,
         )
-        self.normalize = NormalizeAgent(s, self.metrics, clock)
+        # Normalizing is the heaviest stage: by default it runs in processes of its own.
+        self.normalize: NormalizeAgent | NormalizeProcesses = (
+            NormalizeProcesses(s, self.metrics, s.normalize_processes)
+            if s.normalize_processes else NormalizeAgent(s, self.metrics, clock))
         self.alerting = Alerting(app, s, self.metrics, clock)
         self.live = LiveCounters(app, s, clock, self.metrics, [self.alerting])
         self.feed = CountFeed(s, self.live.feed_topic.get_topic_name())

@@ -8,7 +8,8 @@ chosen step, so a test can restart it and check that nothing was lost or counted
 count-flush      the live counters' changelog flush of a batch of at least MIN records:
                  half of them are handed to the producer, then the process dies.
 normalize-batch  a normalized batch of at least MIN events and dead letters: half of them
-                 are acknowledged by the broker, then the process dies (nothing committed).
+                 are acknowledged by the broker, then the worker and its normalize
+                 processes die (nothing committed).
 count-feed       a fetch of the events topic forwarded as two frames or more: half of them
                  are acknowledged by the broker, then the process dies (nothing committed).
 
@@ -18,6 +19,7 @@ Only the test suite uses this; the worker itself has no test hooks.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import sys
@@ -28,6 +30,9 @@ MIN = 20
 
 def _die(point: str) -> None:
     print(f"failpoint {point} reached: SIGKILL", flush=True)
+    if multiprocessing.parent_process() is not None:
+        # A normalize child: the whole worker dies at this point, as on a power cut.
+        os.kill(os.getppid(), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -78,6 +83,11 @@ def arm(point: str) -> None:
     else:
         raise SystemExit(f"unknown failpoint {point!r}")
 
+
+if __name__ == "__mp_main__":
+    # A normalize child of the worker below (multiprocessing's spawn imports the parent's
+    # main module under this name): the failpoint is armed there too.
+    arm(os.environ["SMTP_AUTH_TEST_FAILPOINT"])
 
 if __name__ == "__main__":
     arm(os.environ["SMTP_AUTH_TEST_FAILPOINT"])

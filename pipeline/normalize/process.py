@@ -1,0 +1,193 @@
+"""The `normalize` stage in processes of its own, beside the worker.
+
+Normalizing is the worker's heaviest stage (about half of one core at the raw line rate,
+bench/RESULTS.md), and a Python process has one core. Each child here runs the same
+`NormalizeAgent` (a consumer of group `<app_id>-normalize`, its own producer, its own
+commits), so Kafka's group protocol shares the raw partitions among the children, and
+nothing the worker guarantees changes: a child commits raw offsets only after the broker
+has acknowledged what they produced, exactly as the in-loop stage does.
+
+What the worker needs from a child comes through a pipe twice a second: its metric counts
+(added to the worker's own, so /metrics and the status line read as before), its lag and
+whether it holds partitions. A child that exits stops the worker (it is restarted and the
+children with it); a child whose worker is gone stops itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from pipeline.metrics import Metrics
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REPORT_SECONDS = 0.5
+STOP_SECONDS = 15.0
+# The counters a child's normalizer adds to, by their Metrics attribute.
+COUNTED = ("lines", "events", "rejections", "dead_letters")
+Totals = dict[tuple[str, tuple[str, ...]], float]
+
+
+def _totals(metrics: Metrics) -> Totals:
+    totals: Totals = {}
+    for name in COUNTED:
+        metric = getattr(metrics, name)
+        labelnames = metric._labelnames  # prometheus_client keeps no public accessor
+        for family in metric.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    labels = tuple(sample.labels[n] for n in labelnames)
+                    totals[(name, labels)] = sample.value
+    return totals
+
+
+@dataclass
+class Report:
+    """What a child says about itself."""
+    totals: Totals
+    pending: int
+    assigned: bool
+    lag: int | None
+
+
+def child_main(settings: Settings, conn: Connection, parent: int) -> None:
+    """A child's whole life: normalize until told to stop or until the worker is gone."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s[normalize]: %(message)s")
+    asyncio.run(_child(settings, conn, parent))
+
+
+async def _child(settings: Settings, conn: Connection, parent: int) -> None:
+    from pipeline.normalize.agent import NormalizeAgent
+
+    metrics = Metrics()
+    agent = NormalizeAgent(settings, metrics, lambda: datetime.now(UTC))
+    run = asyncio.ensure_future(agent.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, run.cancel)
+    try:
+        while not run.done():
+            if os.getppid() != parent:
+                log.warning("the worker is gone; normalize stops")
+                run.cancel()
+                break
+            pending = sum(n.pending() for n in agent.normalizers.values())
+            try:
+                conn.send(Report(_totals(metrics), pending, agent.assigned(), agent.lag()))
+            except (BrokenPipeError, OSError):
+                run.cancel()
+                break
+            await asyncio.wait([run], timeout=REPORT_SECONDS)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run  # a failure of the stage is raised here: the child exits with it
+    finally:
+        conn.close()
+
+
+@dataclass
+class _Child:
+    process: BaseProcess
+    conn: Connection
+    report: Report | None = None
+    seen: Totals = field(default_factory=dict)
+
+
+class NormalizeProcesses:
+    """The worker's side: start the children, fold their reports in, stop them."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, count: int) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.count = count
+        self._children: list[_Child] = []
+        self._failed: asyncio.Future[None] | None = None
+
+    async def run(self) -> None:
+        """Run the children until one exits (an error: the worker stops) or until cancelled
+        (the worker stops: the children leave the group and exit)."""
+        loop = asyncio.get_running_loop()
+        self._failed = loop.create_future()
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        try:
+            for i in range(self.count):
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=child_main, name=f"normalize-{i}",
+                                          args=(self.settings, send, os.getpid()), daemon=True)
+                process.start()
+                send.close()  # the child holds the writing end; EOF means it is gone
+                child = _Child(process, receive)
+                self._children.append(child)
+                loop.add_reader(receive.fileno(), self._receive, child)
+            await self._failed
+        finally:
+            await self._stop(loop)
+
+    def _receive(self, child: _Child) -> None:
+        try:
+            while child.conn.poll():
+                self._apply(child, child.conn.recv())
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(child.conn.fileno())
+            child.process.join(1)
+            if self._failed is not None and not self._failed.done():
+                self._failed.set_exception(RuntimeError(
+                    f"{child.process.name} exited (code {child.process.exitcode})"))
+
+    def _apply(self, child: _Child, report: Report) -> None:
+        for (name, labels), total in report.totals.items():
+            delta = total - child.seen.get((name, labels), 0.0)
+            if delta > 0:
+                getattr(self.metrics, name).labels(*labels).inc(delta)
+        child.seen = report.totals
+        child.report = report
+        self.metrics.pending.set(sum(c.report.pending for c in self._children if c.report))
+
+    async def _stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        for child in self._children:
+            if child.process.is_alive():
+                child.process.terminate()  # SIGTERM: the child's consumer leaves the group
+        for child in self._children:
+            await loop.run_in_executor(None, child.process.join, STOP_SECONDS)
+            if child.process.is_alive():
+                log.warning("%s did not stop in %.0f s; killed", child.process.name,
+                            STOP_SECONDS)
+                child.process.kill()
+            try:
+                loop.remove_reader(child.conn.fileno())
+                child.conn.close()
+            except (OSError, ValueError):
+                pass
+        self._children.clear()
+
+    def _reports(self) -> list[Report] | None:
+        reports = [c.report for c in self._children]
+        if not reports or any(r is None for r in reports):
+            return None
+        return [r for r in reports if r is not None]
+
+    def assigned(self) -> bool:
+        reports = self._reports()
+        return reports is not None and any(r.assigned for r in reports)
+
+    def lag(self) -> int | None:
+        """Raw lines not yet fed, over the children holding partitions (None while any of
+        them does not know, or none holds any)."""
+        reports = self._reports()
+        if reports is None:
+            return None
+        held = [r.lag for r in reports if r.assigned]
+        if not held or any(lag is None for lag in held):
+            return None
+        return sum(lag for lag in held if lag is not None)
+
