@@ -1,11 +1,11 @@
-"""sink: smtp-auth.events → ClickHouse, batched per partition, idempotent, commit after insert.
+"""sink: smtp-auth.events → ClickHouse, batched, idempotent, commit after insert.
 
 This is a plain aiokafka consumer with manual commits rather than a faust agent: inside a
 faust `take()` batch an exception (or a shutdown while retrying) acks the messages, which
 would commit offsets of rows that never reached ClickHouse. Here an offset is committed only
 after its insert succeeded; a failing ClickHouse pauses the partitions (back-pressure) and
 the insert is retried with back-off. Each insert carries a deduplication token built from
-topic/partition/offset range, so a retried batch is a no-op; events already stored (a
+the topic/partition/offset ranges it holds, so a retried batch is a no-op; events already stored (a
 replay with other boundaries) are left out before the insert, so the rollups that the
 insert feeds count each event once (`aggregate.store_events`, migration 004).
 """
@@ -199,26 +199,30 @@ class EventSink(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._flush(list(self._buffers))
 
     async def _flush(self, tps: list[TopicPartition]) -> None:
-        for tp in tps:
-            records = self._buffers.pop(tp, [])
-            if records:
-                await self._write(tp, records)
+        taken = {tp: records for tp in sorted(tps) if (records := self._buffers.pop(tp, []))}
+        events = {tp: r for tp, r in taken.items() if tp.topic != self.settings.topic_alerts}
+        if events:
+            await self._write_events(events)
+        for tp, records in taken.items():
+            if tp not in events:
+                await self._write_alerts(tp, records)
         if not self._buffers:
             self._first_at = None
 
-    async def _write(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        if tp.topic == self.settings.topic_alerts:
-            await self._write_alerts(tp, records)
-            return
-        assert self._consumer is not None
-        batch = build_batch(records, datetime.now(UTC))
+    async def _write_events(self, taken: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """The events of every partition buffered, in one insert: an insert's cost is mostly
+        fixed (the rollups' views run once per block; about 0.1 s on the embedded engine
+        whatever its size), so one per partition would multiply it."""
+        batch = build_batch([r for records in taken.values() for r in records],
+                            datetime.now(UTC))
         for rejection in batch.rejections:
             await self._dead_letter(rejection)
         if batch.rows:
-            token = dedup_token(tp, records)
+            token = ",".join(dedup_token(tp, records) for tp, records in taken.items())
             for index, block in enumerate(partition_blocks(batch)):
                 await self._insert(block, f"{token}:{index}")
-        await self._commit(tp, records)
+        for tp, records in taken.items():
+            await self._commit(tp, records)
 
     async def _write_alerts(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         """Alerts as events are written: retried, deduplicated (by token, and by alert_id
