@@ -48,11 +48,12 @@ def utc_now() -> datetime:
 class Pipeline:
     """One worker's faust app and the stages it runs."""
 
-    def __init__(self, settings: Settings, ch: ClickHouse, clock: Clock = utc_now) -> None:
+    def __init__(self, settings: Settings, ch: ClickHouse, clock: Clock = utc_now,
+                 normalize: NormalizeProcesses | None = None) -> None:
         self.settings = settings
         self.ch = ch
         self.clock = clock
-        self.metrics = Metrics()
+        self.metrics = normalize.metrics if normalize else Metrics()
         self.sink = EventSink(settings, ch, self.metrics)
         s = settings
         self.app = app = faust.App(
@@ -78,7 +79,7 @@ class Pipeline:
             producer_max_batch_size=512 * 1024,
         )
         # Normalizing is the heaviest stage: by default it runs in processes of its own.
-        self.normalize: NormalizeAgent | NormalizeProcesses = (
+        self.normalize: NormalizeAgent | NormalizeProcesses = normalize or (
             NormalizeProcesses(s, self.metrics, s.normalize_processes)
             if s.normalize_processes else NormalizeAgent(s, self.metrics, clock))
         self.alerting = Alerting(app, s, self.metrics, clock)
@@ -119,9 +120,13 @@ def run_worker(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(ensure_topics(settings))
+    normalize = None
+    if settings.normalize_processes:
+        normalize = NormalizeProcesses(settings, Metrics(), settings.normalize_processes)
+        normalize.start()  # raw lines are normalized while the rest of the worker starts
     ch = connect(settings)
     migrate(ch, settings.events_ttl_days, settings.aggregate_ttl_days)
-    pipeline = Pipeline(settings, ch)
+    pipeline = Pipeline(settings, ch, normalize=normalize)
     try:
         Worker(pipeline.app, loglevel="INFO", quiet=True).execute_from_commandline()
     finally:

@@ -113,22 +113,28 @@ class NormalizeProcesses:
         self._children: list[_Child] = []
         self._failed: asyncio.Future[None] | None = None
 
+    def start(self) -> None:
+        """Start the children (the worker does so before its own start-up, which they do
+        not need: raw lines flow meanwhile)."""
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        for i in range(len(self._children), self.count):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=child_main, name=f"normalize-{i}",
+                                      args=(self.settings, send, os.getpid()), daemon=True)
+            process.start()
+            send.close()  # the child holds the writing end; EOF means it is gone
+            self._children.append(_Child(process, receive))
+
     async def run(self) -> None:
         """Run the children until one exits (an error: the worker stops) or until cancelled
         (the worker stops: the children leave the group and exit)."""
         loop = asyncio.get_running_loop()
         self._failed = loop.create_future()
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         try:
-            for i in range(self.count):
-                receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=child_main, name=f"normalize-{i}",
-                                          args=(self.settings, send, os.getpid()), daemon=True)
-                process.start()
-                send.close()  # the child holds the writing end; EOF means it is gone
-                child = _Child(process, receive)
-                self._children.append(child)
-                loop.add_reader(receive.fileno(), self._receive, child)
+            self.start()
+            for child in self._children:
+                loop.add_reader(child.conn.fileno(), self._receive, child)
+                self._receive(child)  # what it said before the loop listened, or its exit
             await self._failed
         finally:
             await self._stop(loop)
