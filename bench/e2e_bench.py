@@ -424,6 +424,9 @@ def worker_backlog(bootstrap: str, work: Path, raw_topic: str, lines: int, truth
         final = {"live": comparable(worker.get("/live/v1/summary")),
                  "api": comparable(worker.get("/api/v1/summary")), "truth": want}
         exact = final["live"] == final["api"] == want
+        if not exact:  # the work directory goes at the end: say what the worker said
+            tail = worker.log_path.read_text(errors="replace").splitlines()[-40:]
+            log("worker not exact; its log ends:\n" + "\n".join(tail))
         per_api = per_live = None
         if check_senders:
             per_api = api_per_sender(worker) == dict(truth.per_sender)

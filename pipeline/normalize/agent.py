@@ -5,9 +5,9 @@ Wiring around the pure normalizer, a Kafka fetch at a time. It is a plain aiokaf
 one message at a time through several asyncio tasks each, which caps a worker at a few
 thousand raw lines a second on this project's test machine (bench/RESULTS.md), while a mail
 log is mostly lines no dialect cares about. Here a fetch of up to `normalize_batch_size`
-lines is normalized in one call, its events and dead letters are handed to the producer
-without waiting for each, and only once the broker has acknowledged all of them are the
-raw offsets committed.
+lines is normalized in one call, its events go to the producer as one batch per partition
+and its dead letters without waiting for each, and only once the broker has acknowledged
+all of them are the raw offsets committed.
 
 Commits keep the offset discipline of pipeline/normalize/acks.py: a raw line is committed
 only when everything it contributed to has been emitted, so a restart (or the next owner of
@@ -27,6 +27,8 @@ from typing import Any, cast
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.partitioner import murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from pipeline.ingest.kafka import client_options, committing_consumer
 from pipeline.metrics import Metrics
@@ -53,6 +55,7 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._sent: list[asyncio.Future[Any]] = []
+        self._batches: dict[int, BatchBuilder] = {}  # events partition → open batch
         # A batch is normalized, produced and committed under this lock; a rebalance takes
         # it too, so a revoked partition's state is dropped only between batches.
         self._lock = asyncio.Lock()
@@ -87,6 +90,7 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
                         await self._feed(tp, records)
                     if time.monotonic() - self._expired_at >= self._expire_every:
                         await self._expire()
+                    await self._send_batches()
                     sent, self._sent = self._sent, []
                     due = self._due()
                 # Outside the lock: a commit waits for a rebalance in progress, and the
@@ -119,22 +123,55 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._route(partition, normalizer.expire_quiet(now))
 
     async def _route(self, partition: int, outcome: Outcome) -> None:
-        """Hand events and dead letters to the producer (it batches them; `send` waits only
-        when its buffer is full) and note which raw offsets they free; _settle() commits
-        those once the broker has acknowledged everything."""
+        """Add events to the open batches and hand dead letters to the producer, and note
+        which raw offsets they free; _settle() commits those once the broker has
+        acknowledged everything."""
         assert self._producer is not None
         s = self.settings
-        send = self._producer.send
-        sent = self._sent
-        for ev in outcome.events:
-            sent.append(await send(s.topic_events, key=(ev.sender or "").encode(),
-                                   value=ev.model_dump_json().encode()))
+        if outcome.events:
+            # The producer's default partitioner, by the key (Kafka's murmur2), applied here:
+            # the events go as one batch per partition, not a send (a future and a metadata
+            # tuple) per event.
+            partitions = self._producer.client.cluster.partitions_for_topic(s.topic_events)
+            if not partitions:
+                partitions = await self._producer.partitions_for(s.topic_events)
+            ordered = sorted(partitions)
+            for ev in outcome.events:
+                key = (ev.sender or "").encode()
+                await self._append(ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)], key,
+                                   ev.model_dump_json().encode())
         for rejection in outcome.rejections:
-            sent.append(await send(s.topic_dlq, value=rejection.model_dump_json().encode()))
+            self._sent.append(await self._producer.send(
+                s.topic_dlq, value=rejection.model_dump_json().encode()))
         for token in outcome.released:
             offset = cast(int, token)  # the worker's tokens are raw offsets
             for ready in self.acks.released(partition, offset, offset):
                 self._commit[partition] = ready + 1
+
+    async def _append(self, partition: int, key: bytes, value: bytes) -> None:
+        assert self._producer is not None
+        batch = self._batches.get(partition)
+        if batch is None:
+            batch = self._batches[partition] = self._producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is not None:
+            return
+        await self._send_batch(partition)  # full
+        batch = self._batches[partition] = self._producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is None:  # alone over the limit
+            del self._batches[partition]
+            self._sent.append(await self._producer.send(
+                self.settings.topic_events, value, key=key, partition=partition))
+
+    async def _send_batch(self, partition: int) -> None:
+        assert self._producer is not None
+        batch = self._batches.pop(partition)
+        batch.close()
+        self._sent.append(await self._producer.send_batch(
+            batch, self.settings.topic_events, partition=partition))
+
+    async def _send_batches(self) -> None:
+        for partition in list(self._batches):
+            await self._send_batch(partition)
 
     def _due(self) -> dict[TopicPartition, int]:
         self.metrics.pending.set(sum(n.pending() for n in self.normalizers.values()))

@@ -88,7 +88,10 @@ def test_worker_killed_mid_stream_does_not_double_count(kafka, names, worker_fac
     create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=2)
     produce(kafka, names.env["SMTP_AUTH_TOPIC_RAW"], items)
 
-    worker = worker_factory(SMTP_AUTH_SINK_BATCH_SECONDS="0.1").start()
+    # Small inserts: the sink takes every partition's events in one, and the normalize
+    # process has the whole corpus ready before the sink starts.
+    worker = worker_factory(SMTP_AUTH_SINK_BATCH_SECONDS="0.1",
+                            SMTP_AUTH_SINK_BATCH_SIZE="300").start()
     seen = wait_for(lambda: worker.get("/api/v1/summary")["messages"], 120, "first inserts")
     worker.kill()
     assert 0 < seen < len(submissions), "the kill must land mid-stream"
