@@ -148,7 +148,9 @@ class LiveCounters:
         entry["p"] = partition
         # In place, no copy: the sums take the event's delta and what pruning removed.
         applied = count.apply(entry, event, offset, watermark, self.lateness_hours)
-        agg = self.aggregates.setdefault(partition, Aggregates())
+        agg = self.aggregates.get(partition)
+        if agg is None:  # not setdefault(): that would build an Aggregates per event
+            agg = self.aggregates[partition] = Aggregates()
         if applied.removed is not None:
             agg.add(key, applied.removed, -1)
         if applied.added is not None:
