@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 REPORT_SECONDS = 0.5
 STOP_SECONDS = 15.0
+# A child that exits while its worker is stopping (one SIGTERM to the whole process group)
+# is no failure: the worker's own stop is given this long to begin first.
+EXIT_GRACE_SECONDS = 3.0
 # The counters a child's normalizer adds to, by their Metrics attribute.
 COUNTED = ("lines", "events", "rejections", "dead_letters")
 Totals = dict[tuple[str, tuple[str, ...]], float]
@@ -74,8 +77,10 @@ async def _child(settings: Settings, conn: Connection, parent: int) -> None:
     agent = NormalizeAgent(settings, metrics, lambda: datetime.now(UTC))
     run = asyncio.ensure_future(agent.run())
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, run.cancel)
+    # Ctrl-C reaches the whole process group: the worker stops the children itself. A
+    # SIGTERM (the worker's, or a service manager's to the group) stops this one cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    loop.add_signal_handler(signal.SIGTERM, run.cancel)
     try:
         while not run.done():
             if os.getppid() != parent:
@@ -112,6 +117,7 @@ class NormalizeProcesses:
         self.count = count
         self._children: list[_Child] = []
         self._failed: asyncio.Future[None] | None = None
+        self._lost: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         """Start the children (the worker does so before its own start-up, which they do
@@ -145,10 +151,15 @@ class NormalizeProcesses:
                 self._apply(child, child.conn.recv())
         except (EOFError, OSError):
             asyncio.get_running_loop().remove_reader(child.conn.fileno())
-            child.process.join(1)
-            if self._failed is not None and not self._failed.done():
-                self._failed.set_exception(RuntimeError(
-                    f"{child.process.name} exited (code {child.process.exitcode})"))
+            self._lost = asyncio.ensure_future(self._exited(child))
+
+    async def _exited(self, child: _Child) -> None:
+        """The worker stops (run() is cancelled) unless it is stopping already."""
+        await asyncio.sleep(EXIT_GRACE_SECONDS)
+        await asyncio.get_running_loop().run_in_executor(None, child.process.join, 1)
+        if self._failed is not None and not self._failed.done():
+            self._failed.set_exception(RuntimeError(
+                f"{child.process.name} exited (code {child.process.exitcode})"))
 
     def _apply(self, child: _Child, report: Report) -> None:
         for (name, labels), total in report.totals.items():
@@ -160,6 +171,8 @@ class NormalizeProcesses:
         self.metrics.pending.set(sum(c.report.pending for c in self._children if c.report))
 
     async def _stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._lost is not None:
+            self._lost.cancel()
         for child in self._children:
             if child.process.is_alive():
                 child.process.terminate()  # SIGTERM: the child's consumer leaves the group
