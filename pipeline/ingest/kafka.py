@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CoordinatorNotAvailableError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from pipeline.settings import Settings
 
@@ -46,6 +47,12 @@ def client_options(settings: Settings) -> dict[str, Any]:
         if settings.kafka_sasl_password is not None:
             options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return options
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as the Java client and aiokafka
+    use) gives a keyed record on a topic of `partitions` partitions."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def committing_consumer(settings: Settings, stage: str, max_records: int

@@ -20,8 +20,8 @@ from typing import Any
 import aiohttp
 import faust
 import orjson
-from aiokafka.partitioner import murmur2
 
+from pipeline.ingest.kafka import key_partition
 from pipeline.live.changelog import PartitionStore, TableWriter
 from pipeline.live.decide import AlertConfig, AlertEngine, Signal, pending, signals_for
 from pipeline.metrics import Metrics
@@ -95,8 +95,7 @@ class Alerting:
         if partition is None:
             if len(self._partitions) >= 100_000:
                 self._partitions.clear()  # bounded: a cache, not a registry
-            partition = self._partitions[key] = (
-                (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions)
+            partition = self._partitions[key] = key_partition(key.encode(), self.partitions)
         return partition
 
     async def flush(self) -> None:

@@ -27,10 +27,9 @@ from typing import Any, cast
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from pipeline.ingest.kafka import client_options, committing_consumer
+from pipeline.ingest.kafka import client_options, committing_consumer, key_partition
 from pipeline.metrics import Metrics
 from pipeline.normalize.acks import AckOrder
 from pipeline.normalize.dialects.base import NormalizeConfig
@@ -138,7 +137,7 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
             ordered = sorted(partitions)
             for ev in outcome.events:
                 key = (ev.sender or "").encode()
-                await self._append(ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)], key,
+                await self._append(ordered[key_partition(key, len(ordered))], key,
                                    ev.model_dump_json().encode())
         for rejection in outcome.rejections:
             self._sent.append(await self._producer.send(
