@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 
 REPORT_SECONDS = 0.5
 STOP_SECONDS = 15.0
-# A child that exits while its worker is stopping (one SIGTERM to the whole process group)
-# is no failure: the worker's own stop is given this long to begin first.
-EXIT_GRACE_SECONDS = 3.0
 # The counters a child's normalizer adds to, by their Metrics attribute.
 COUNTED = ("lines", "events", "rejections", "dead_letters")
 Totals = dict[tuple[str, tuple[str, ...]], float]
@@ -154,12 +151,17 @@ class NormalizeProcesses:
             self._lost = asyncio.ensure_future(self._exited(child))
 
     async def _exited(self, child: _Child) -> None:
-        """The worker stops (run() is cancelled) unless it is stopping already."""
-        await asyncio.sleep(EXIT_GRACE_SECONDS)
-        await asyncio.get_running_loop().run_in_executor(None, child.process.join, 1)
-        if self._failed is not None and not self._failed.done():
+        """A child that stopped cleanly was told to (a SIGTERM to the worker's process
+        group, from a service manager or a test): the worker stops the same way, which is
+        a no-op if it is stopping already. Any other exit is a failure."""
+        process = child.process
+        await asyncio.get_running_loop().run_in_executor(None, process.join, STOP_SECONDS)
+        if process.exitcode == 0:
+            log.info("%s stopped; the worker stops", process.name)
+            os.kill(os.getpid(), signal.SIGTERM)
+        elif self._failed is not None and not self._failed.done():
             self._failed.set_exception(RuntimeError(
-                f"{child.process.name} exited (code {child.process.exitcode})"))
+                f"{process.name} exited (code {process.exitcode})"))
 
     def _apply(self, child: _Child, report: Report) -> None:
         for (name, labels), total in report.totals.items():

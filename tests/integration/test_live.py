@@ -32,7 +32,11 @@ def test_counters_are_exact_after_a_sigkill(kafka, names, worker_factory):
     expected = live_truth(truth)
     create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=2)
     produce(kafka, names.env["SMTP_AUTH_TOPIC_RAW"], items)
-    worker = worker_factory(SMTP_AUTH_SINK_BATCH_SECONDS="0.1").start()
+    # Small fetches: the normalize process has the whole corpus ready before the counters
+    # start, and one fetch would count it all before the first look.
+    worker = worker_factory(SMTP_AUTH_SINK_BATCH_SECONDS="0.1",
+                            SMTP_AUTH_NORMALIZE_BATCH_SIZE="200",
+                            SMTP_AUTH_COUNT_BATCH_SIZE="50").start()
     seen = wait_for(lambda: worker.get("/live/v1/summary")["messages"], 120, "first counts")
     worker.kill()
     assert 0 < seen < expected["messages"], "the kill must land mid-stream"
