@@ -40,7 +40,7 @@ from schemas.event import LEGACY_TLS, OAUTH_MECHANISMS
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 TABLES = ("events", "event_ids", "hourly", "daily", "domain_hourly", "domain_daily",
           "senders_hourly", "senders_daily", "legacy_ips", "export_daily", "daily_by_sender",
-          "tls_hourly")
+          "tls_hourly", "sender_weeks")
 
 # sid: the sender of event `number`; each account keeps one mechanism and TLS version.
 _EVENTS = (

@@ -21,7 +21,7 @@ from pipeline.normalize.dialects.base import NormalizeConfig
 from pipeline.normalize.normalizer import Normalizer, normalize_lines
 from pipeline.store import reports
 from pipeline.store.aggregate import store_events
-from pipeline.store.clickhouse import ClickHouse, migrate
+from pipeline.store.clickhouse import ClickHouse, migrate, migrations
 from pipeline.store.reports import ReportQuery
 from pipeline.store.sink import EVENT_COLUMNS, event_row
 from pipeline.synthetic import LogGenerator
@@ -203,3 +203,65 @@ def test_every_page_in_turn_is_the_whole_table(loaded, report, ties, monkeypatch
         got += [r.model_dump() for r in answer.rows]
         page += 1
     assert got == want and page > 3
+
+
+HOUR_ = timedelta(hours=1)
+
+
+def _edge_events(now: datetime) -> list[dict[str, Any]]:
+    """One sender per instant around each window bound (an hour before, the last
+    millisecond before, the bound, its hour's last second, an hour after), a sender in
+    three weeks, one with failed logins only, one an hour after the current window."""
+    before, since, until = reports.two_weeks(now)
+    out: list[tuple[str, str, datetime]] = []
+    for name, bound in (("b", before), ("s", since), ("u", until)):
+        for i, delta in enumerate((-HOUR_, -timedelta(milliseconds=1), timedelta(0),
+                                   timedelta(minutes=59, seconds=59), HOUR_)):
+            out.append((f"{name}{i}@edge.example", "submission", bound + delta))
+    for day in (1, 8, 13):
+        out.append(("often@edge.example", "submission", before + timedelta(days=day)))
+    out.append(("failing@edge.example", "auth_failure", since + timedelta(days=2)))
+    out.append(("later@edge.example", "submission", until + HOUR_))
+    return [{"event_id": f"edge-{i}", "kind": kind, "ts": ts.isoformat(), "sender": sender,
+             "sender_domain": "edge.example"} for i, (sender, kind, ts) in enumerate(out)]
+
+
+def _rows(events: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[e["event_id"], e["kind"], datetime.fromisoformat(e["ts"]), "mx1", "postfix",
+             e["sender"], e["sender_domain"], None, "PLAIN", "10.0.0.1", None, "TLS1.2", None,
+             None, 1, 100] for e in events]
+
+
+def _widget(ch: ClickHouse, now: datetime) -> tuple[int, int]:
+    w = reports.widget(ch, now)
+    return w.senders, w.previous_senders
+
+
+@pytest.mark.parametrize("now", [
+    datetime(2026, 11, 29, 23, 59, tzinfo=UTC),  # Sunday's last hour: both windows whole weeks
+    datetime(2026, 11, 30, 0, 5, tzinfo=UTC),  # Monday's first: a week's tail + one hour
+    datetime(2026, 11, 26, 13, 30, tzinfo=UTC),  # mid-week
+])
+def test_widget_counts_the_senders_at_its_windows_edges(loaded, now):
+    """007's weeks decide each window from first and last hours: exact at every bound,
+    whether the windows are whole weeks or cross a Monday; replays, a second fill of the
+    table (as an upgrade racing a sink writes it) and 007 applied to a filled database
+    leave the answer the oracle's."""
+    ch = ClickHouse(loaded[0].client, f"w_{uuid.uuid4().hex[:8]}")
+    migrate(ch, 3650, 3650)
+    truth = _edge_events(now)
+    assert store_events(ch, _rows(truth), EVENT_COLUMNS, token="edge:0") == len(truth)
+    want = oracle.widget(truth, now)
+    assert want[0] > 5 and want[1] > 5
+    assert _widget(ch, now) == want
+    for i in range(0, len(truth), 4):  # replayed with other batch bounds
+        assert store_events(ch, _rows(truth[i:i + 4]), EVENT_COLUMNS, f"edge:1:{i}") == 0
+    fill = next(sql for version, _, sql in migrations() if version == 7).split(";")[-2]
+    ch.command(fill.replace("{db}", ch.database))  # every row a second time: min/max hold
+    assert _widget(ch, now) == want
+    for table in ("sender_weeks_mv", "sender_weeks"):  # the upgrade: 007 on filled rollups
+        ch.command(f"DROP TABLE {ch.database}.{table}")
+    ch.command(f"DELETE FROM {ch.database}.schema_migrations WHERE version = 7")
+    assert migrate(ch, 3650, 3650) == [7]
+    assert _widget(ch, now) == want
+    ch.command(f"DROP DATABASE {ch.database}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -13,6 +13,7 @@ from pipeline.store.clickhouse import ClickHouse
 from pipeline.store.reports.query import (
     HOUR,
     NAMED,
+    TLS_KEY,
     TLS_VERSIONS,
     Page,
     ReportQuery,
@@ -44,15 +45,25 @@ class Widget(BaseModel):
 
 def widget(ch: ClickHouse, now: datetime) -> Widget:
     before, since, until = two_weeks(now)
-    db = ch.database
-    cur, p1 = rollup(db, "senders_", "senders", since, until, prefix="c")
-    prev, p2 = rollup(db, "senders_", "senders", before, since, prefix="p")
+    # Both windows in one read of 007's weeks: a 7-day window is a week's tail and the next
+    # week's head (or one whole week), so first and last hours decide it exactly.
     current, previous = ch.query_rows(
-        f"SELECT (SELECT uniqExactMerge(senders) FROM {cur}),"
-        f" (SELECT uniqExactMerge(senders) FROM {prev})", {**p1, **p2})[0]
+        "SELECT uniqExactIf(sender_id, first_hour < {until:DateTime('UTC')}"
+        " AND last_hour >= {since:DateTime('UTC')}),"
+        " uniqExactIf(sender_id, first_hour < {since:DateTime('UTC')}"
+        " AND last_hour >= {before:DateTime('UTC')})"
+        f" FROM {ch.database}.sender_weeks WHERE week >= {{first:Date}} AND week <= {{last:Date}}",
+        {"before": before, "since": since, "until": until, "first": monday(before),
+         "last": monday(until - HOUR)})[0]
     change = (current - previous) / previous if previous else None
     return Widget(senders=current, previous_senders=previous, change=change, since=since,
                   until=until)
+
+
+def monday(ts: datetime) -> date:
+    """The first day of `ts`'s UTC week, as 007's `sender_weeks.week` (ClickHouse's
+    toMonday)."""
+    return (ts - timedelta(days=ts.weekday())).date()
 
 
 # ---- 2. flyout --------------------------------------------------------------------------
@@ -103,13 +114,21 @@ def _domain_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datet
 
 
 def flyout(ch: ClickHouse, now: datetime) -> Flyout:
-    q = ReportQuery(range="7d")
-    since, until = q.window(now)
-    days, versions, counts = _per_day_and_version(ch, q, since, until)
+    since, until = ReportQuery(range="7d").window(now)
+    # A week of tls_hourly is at most 168 x 7 rows: read as they are and summed here, one
+    # plain read costs less than a grouped query, whose fixed cost is most of a flyout
+    # (measured: 4.9 against 8.1 ms for 668 rows).
+    dates, versions, counts = query_columns(
+        ch, f"SELECT toDate(hour), tls_version, messages FROM {ch.database}.tls_hourly"
+        " WHERE hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}",
+        {"since": since, "until": until}, 3, CHART)
     daily: dict[str, int] = {}
-    for day, n in zip(days, counts, strict=True):
+    by_version: dict[str, int] = {}
+    for day, version, n in zip(day_names(dates), versions, counts, strict=True):
         daily[day] = daily.get(day, 0) + n
-    return Flyout(since=since, until=until, tls=_tls_shares(_totals(versions, counts)),
+        by_version[version] = by_version.get(version, 0) + n
+    return Flyout(since=since, until=until,
+                  tls=_tls_shares([(v, n) for v, n in by_version.items() if n]),
                   daily=[DailyVolume(day=d, messages=daily.get(d, 0))
                          for d in _days(since, until)])
 
@@ -119,9 +138,17 @@ def _per_day_and_version(ch: ClickHouse, q: ReportQuery, since: datetime,
     """Messages per day and TLS version (columns: day, version, count; counts > 0), in that
     order: the flyout's and the TLS chart's one query, totals summed from it."""
     source, params = _domain_rollup(ch, q, since, until, per_domain=False)
-    return query_columns(
-        ch, f"SELECT toString(day) AS d, tls_version, sum(messages) AS n FROM {source}"
-        " GROUP BY d, tls_version HAVING n > 0 ORDER BY d, tls_version", params, 3, CHART)
+    days, versions, counts = query_columns(
+        ch, f"SELECT day, tls_version, sum(messages) AS n FROM {source}"
+        " GROUP BY day, tls_version HAVING n > 0 ORDER BY day, tls_version", params, 3, CHART)
+    return day_names(days), versions, counts
+
+
+def day_names(days: Sequence[date]) -> list[str]:
+    """ISO names of a chart's days, each formatted once. Charts group by the Date itself:
+    a name per input row before grouping cost a third of a chart query."""
+    names = {day: day.isoformat() for day in set(days)}
+    return [names[day] for day in days]
 
 
 def _totals(versions: Sequence[str], counts: Sequence[int]) -> list[tuple[str, int]]:
@@ -181,9 +208,11 @@ def _sender_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datet
 def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
     since, until = q.window(now)
     source, params = _domain_rollup(ch, q, since, until)
-    days, domains, counts = query_columns(
-        ch, f"SELECT toString(day) AS d, sender_domain, sum(messages) AS n FROM {source}"
-        " GROUP BY d, sender_domain HAVING n > 0 ORDER BY d, sender_domain", params, 3, CHART)
+    dates, domains, counts = query_columns(
+        ch, f"SELECT day, sender_domain, sum(messages) AS n FROM {source}"
+        " GROUP BY day, sender_domain HAVING n > 0 ORDER BY day, sender_domain", params, 3,
+        CHART)
+    days = day_names(dates)
     senders, by_sender, params = _sender_rollup(
         ch, q, since, until, "sender, sender_domain, tls_version, auth_mechanism, messages,"
         " sender_id")
@@ -248,7 +277,7 @@ def tls_usage(ch: ClickHouse, q: ReportQuery, now: datetime) -> TlsReport:
     base = ("SELECT sender, any(sender_domain) AS dom, tls_version, sum(messages) AS n"
             " FROM {rows} GROUP BY sender, tls_version")
     rows, page = ranked_page(ch, q, senders, by_sender, params,
-                             ("cityHash64(sender_id, tls_version)", "UInt64"), base,
+                             (TLS_KEY, "UInt64"), base,
                              f"{q.sorted_by(TLS_SORT, 'messages')}, tls_version ASC")
     return TlsReport(
         since=since, until=until, totals=_tls_shares(_totals(versions, counts)),
