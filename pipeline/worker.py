@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import faust
 
@@ -39,6 +40,30 @@ from pipeline.web.routes import Routes
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+FETCH_MAX_WAIT_MS = 100
+
+
+def _short_fetch_waits() -> None:
+    """faust's consumer asks the broker to hold a fetch up to 1.5 s (hard-coded). aiokafka
+    leaves out of a fetch the partitions whose records are still being handled, so while
+    the count agent works through one fetch, the next one asks only for partitions with
+    nothing new and waits out the 1.5 s: the live views then move in 1.5-2 s steps
+    (measured: live latency p50 0.1 s, p99 2 s). 100 ms keeps an idle worker's fetches
+    cheap and bounds that wait."""
+    from faust.transport.drivers import aiokafka as faust_kafka
+
+    create = faust_kafka.AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(create, "_short_wait", False):
+        return
+
+    def create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
+        return consumer
+
+    create_worker_consumer._short_wait = True  # type: ignore[attr-defined]
+    faust_kafka.AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
+        create_worker_consumer)
 
 
 def utc_now() -> datetime:
@@ -56,6 +81,7 @@ class Pipeline:
         self.metrics = normalize.metrics if normalize else Metrics()
         self.sink = EventSink(settings, ch, self.metrics)
         s = settings
+        _short_fetch_waits()
         self.app = app = faust.App(
             s.app_id,
             broker=[f"kafka://{h.strip()}" for h in s.kafka_bootstrap_servers.split(",")],
