@@ -101,8 +101,6 @@ class Pipeline:
             stream_wait_empty=False,
             table_standby_replicas=0,  # live views gather from active owners only
             producer_acks=-1,
-            # The live counters send their changelog a batch per partition (changelog.py).
-            producer_max_batch_size=512 * 1024,
         )
         # Normalizing is the heaviest stage: by default it runs in processes of its own.
         self.normalize: NormalizeAgent | NormalizeProcesses = normalize or (

@@ -42,33 +42,22 @@ class TableWriter:
         table = self.table
         topic = table.changelog_topic
         name = topic.get_topic_name()
+        send = table.app.producer.send
         key_codec, value_codec = table.key_serializer, table.value_serializer
         fast = key_codec == value_codec == "json"  # what the tables here use
-        # faust's own aiokafka producer, whose pre-commit flush covers these batches too. A
-        # batch per partition, not a send per record: per record, aiokafka makes a future
-        # and a metadata tuple, a seventh of the loop's time when every sender is new.
-        producer = table.app.producer._ensure_producer()
         sent = 0
         for partition, keys in dirty.items():
-            batch = producer.create_batch()
             for key, value in keys.items():
                 # JSON as faust's own table writes are (recovery decodes them alike; orjson
-                # is several times faster than faust's encoder on these nested dicts).
+                # is several times faster than faust's encoder on these nested dicts), and
+                # straight to faust's producer: its pre-commit flush covers them.
                 if fast:
                     k, v = orjson.dumps(key), orjson.dumps(value)
                 else:
                     k, _ = topic.prepare_key(key, key_codec)
                     v, _ = topic.prepare_value(value, value_codec)
-                if batch.append(key=k, value=v, timestamp=None) is None:  # full
-                    batch.close()
-                    await producer.send_batch(batch, name, partition=partition)
-                    batch = producer.create_batch()
-                    if batch.append(key=k, value=v, timestamp=None) is None:
-                        await producer.send(name, v, key=k, partition=partition)  # oversized
+                await send(name, k, v, partition, None, None)
                 sent += 1
-            if batch.record_count():
-                batch.close()
-                await producer.send_batch(batch, name, partition=partition)
         return sent
 
 
