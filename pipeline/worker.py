@@ -102,10 +102,10 @@ class Pipeline:
             table_standby_replicas=0,  # live views gather from active owners only
             producer_acks=-1,
         )
-        # Normalizing is the heaviest stage: by default it runs in processes of its own.
-        self.normalize: NormalizeAgent | NormalizeProcesses = normalize or (
-            NormalizeProcesses(s, self.metrics, s.normalize_processes)
-            if s.normalize_processes else NormalizeAgent(s, self.metrics, clock))
+        # Normalizing is the heaviest stage: run_worker starts it in processes of its own
+        # (normalize_processes); 0 runs it in this loop.
+        self.normalize: NormalizeAgent | NormalizeProcesses = (
+            normalize or NormalizeAgent(s, self.metrics, clock))
         self.alerting = Alerting(app, s, self.metrics, clock)
         self.live = LiveCounters(app, s, clock, self.metrics, [self.alerting])
         self.feed = CountFeed(s, self.live.feed_topic.get_topic_name())

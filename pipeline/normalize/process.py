@@ -114,7 +114,7 @@ class NormalizeProcesses:
         self.count = count
         self._children: list[_Child] = []
         self._failed: asyncio.Future[None] | None = None
-        self._lost: asyncio.Future[None] | None = None
+        self._lost: list[asyncio.Future[None]] = []  # children gone, being looked at
 
     def start(self) -> None:
         """Start the children (the worker does so before its own start-up, which they do
@@ -148,7 +148,7 @@ class NormalizeProcesses:
                 self._apply(child, child.conn.recv())
         except (EOFError, OSError):
             asyncio.get_running_loop().remove_reader(child.conn.fileno())
-            self._lost = asyncio.ensure_future(self._exited(child))
+            self._lost.append(asyncio.ensure_future(self._exited(child)))
 
     async def _exited(self, child: _Child) -> None:
         """A child that stopped cleanly was told to (a SIGTERM to the worker's process
@@ -173,9 +173,12 @@ class NormalizeProcesses:
         self.metrics.pending.set(sum(c.report.pending for c in self._children if c.report))
 
     async def _stop(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._lost is not None:
-            self._lost.cancel()
+        for lost in self._lost:
+            lost.cancel()
         for child in self._children:
+            # Deaf first: the exits asked for here are no news to act on.
+            with contextlib.suppress(OSError, ValueError):
+                loop.remove_reader(child.conn.fileno())
             if child.process.is_alive():
                 child.process.terminate()  # SIGTERM: the child's consumer leaves the group
         for child in self._children:
@@ -184,11 +187,8 @@ class NormalizeProcesses:
                 log.warning("%s did not stop in %.0f s; killed", child.process.name,
                             STOP_SECONDS)
                 child.process.kill()
-            try:
-                loop.remove_reader(child.conn.fileno())
+            with contextlib.suppress(OSError, ValueError):
                 child.conn.close()
-            except (OSError, ValueError):
-                pass
         self._children.clear()
 
     def _reports(self) -> list[Report] | None:
