@@ -168,7 +168,7 @@ class Alerting:
         # Keys with open windows must be judged again after a restart or rebalance.
         for key, state in self.table.items():
             if state is not None and pending(state):
-                self._engine(int(state.get("p", 0))).pending.add(key)
+                self._engine(int(state.get("p", 0))).recheck(key)
 
     # ---- outputs ----------------------------------------------------------------------
     async def _publish(self, alerts: list[Alert]) -> None:

@@ -240,6 +240,7 @@ class AlertEngine:
         self.store = store
         self.sources: dict[int, float] = {}  # source partition → newest event time seen
         self.pending: set[str] = set()
+        self._judged: float | None = None  # the mark of the last tick over every pending key
 
     @property
     def watermark(self) -> float:
@@ -265,14 +266,29 @@ class AlertEngine:
         self.store[key] = state
         return alerts
 
+    def recheck(self, key: str) -> None:
+        """A key whose windows must be judged again (its state was recovered)."""
+        self.pending.add(key)
+        self._judged = None
+
     def tick(self, watermark: float | None = None) -> list[Alert]:
-        """Judge what the watermark (or an explicit one: end of input) has closed."""
+        """Judge what the watermark (or an explicit one: end of input) has closed.
+
+        Cost: ticks come from every source partition, and most leave the watermark (the
+        slowest source's) where it was: then nothing can close that the last tick or a
+        key's own feed did not judge already. Otherwise every pending key is looked at,
+        and judged only when the new mark can change it (`_due`)."""
         mark = self.watermark if watermark is None else watermark
+        if mark == self._judged:
+            return []
+        self._judged = mark
         alerts: list[Alert] = []
         for key in sorted(self.pending):
             state = self.store.get(key)
             if state is None:
                 self.pending.discard(key)
+                continue
+            if not _due(key, state, mark):
                 continue
             before = _material(state)
             decided = decide(key, state, mark, self.config)
@@ -285,6 +301,20 @@ class AlertEngine:
             if not pending(state):
                 self.pending.discard(key)
         return alerts
+
+
+def _due(key: str, state: State, mark: float) -> bool:
+    """Whether judging the key at `mark` can change its state. A sender's first legacy
+    submission waits until the mark passes it; a domain's hourly counts change only when
+    an hour closes that was not closed at its last judgement (its `done`), and what pruning
+    drops moves with that hour too. Failure windows are judged every time."""
+    kind = key[:key.find(":")]
+    if kind == "snd":
+        first = state["first"]
+        return first is not None and not state.get("fired") and bool(first <= mark)
+    if kind == "dom":
+        return int(mark // 3600) * 3600.0 > float(state["done"])
+    return True
 
 
 def _material(state: State) -> tuple[Any, ...]:

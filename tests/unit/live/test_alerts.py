@@ -150,3 +150,53 @@ def test_batches_counted_again_after_a_crash_change_no_alert():
         again, _ = _worker_path(events, again_every=again_every)
         assert sorted((a.alert_id, a.value) for a in again) == sorted(
             (a.alert_id, a.value) for a in alerts)
+
+
+def _ticking(events: list[AuthEvent], every_tick_judges_all: bool,
+             monkeypatch: Any) -> tuple[list[tuple[int, Alert]], dict[str, Any]]:
+    """Two source partitions replayed at different speeds, a tick from each after every
+    batch (most leave the slower source's watermark where it was), signals by group. The
+    alerts come with the step that decided them: a tick that skipped a key it should have
+    judged would only delay its alert."""
+    from pipeline.live import decide
+
+    if every_tick_judges_all:  # the reference: every pending key judged at every tick
+        monkeypatch.setattr(decide, "_due", lambda key, state, mark: True)
+    store: dict[str, Any] = {}
+    engine = AlertEngine(AlertConfig(), store)
+    alerts: list[tuple[int, Alert]] = []
+    sources = [events[0::2], events[1::2]]
+    done = [0, 0]
+    newest = [0.0, 0.0]
+    rng = random.Random(11)
+    step = 0
+    while done[0] < len(sources[0]) or done[1] < len(sources[1]):
+        source = rng.randrange(2)
+        part = sources[source][done[source]:done[source] + rng.randrange(1, 40 * (source + 1))]
+        groups: dict[str, list[Signal]] = {}
+        for i, event in enumerate(part, start=done[source]):
+            newest[source] = max(newest[source], event.ts.timestamp())
+            for signal in signals_for(event):
+                groups.setdefault(signal.key, []).append(
+                    replace(signal, source=source, offset=i))
+        done[source] += len(part)
+        for key, signals in groups.items():
+            alerts += [(step, a) for a in engine.feed_many(key, signals)]
+        for tick_source in (0, 1, source):
+            step += 1
+            engine.advance(tick_source, newest[tick_source])
+            if every_tick_judges_all:
+                engine._judged = None
+            alerts += [(step, a) for a in engine.tick()]
+    alerts += [(step + 1, a) for a in engine.tick(max(newest) + 2 * 86400)]
+    return alerts, store
+
+
+def test_ticks_that_skip_what_cannot_change_decide_the_same(monkeypatch: Any):
+    events = week()
+    fast, fast_store = _ticking(events, False, monkeypatch)
+    slow, slow_store = _ticking(events, True, monkeypatch)
+    assert sorted((a.rule, a.key) for _, a in fast) == sorted(EXPECTED)
+    assert sorted((step, a.alert_id, a.value, a.threshold) for step, a in fast) == sorted(
+        (step, a.alert_id, a.value, a.threshold) for step, a in slow)
+    assert fast_store == slow_store
