@@ -18,6 +18,7 @@ Agents, tasks and topics have stable names:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -41,6 +42,13 @@ from pipeline.web.routes import Routes
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 FETCH_MAX_WAIT_MS = 100
+# The collector's thresholds for the worker (CPython's default: 700, 10, 10). Its live heap
+# is large and long-lived (two dicts per sender in the counters, the alert states), and
+# every full collection walks all of it: with the defaults a 200,000-sender run spent
+# about 9 s of its 30 s in the collector, 8 s of it in 24 full collections (measured with
+# gc.callbacks); with these, about 2 s, and events → counters ran 1.2-1.5x faster
+# (bench/RESULTS.md). Cycles are still collected, a little later.
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def _short_fetch_waits() -> None:
@@ -137,6 +145,13 @@ class Pipeline:
         log.info(self.health.status_line())
 
 
+def tune_gc() -> None:
+    """Once the worker is built: what start-up made (modules, the app, the engine's
+    bindings) lives as long as the process, so no collection scans it again."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_worker(settings: Settings) -> None:
     """Create topics, migrate ClickHouse, then run the faust worker until stopped."""
     from faust.worker import Worker
@@ -151,6 +166,7 @@ def run_worker(settings: Settings) -> None:
     ch = connect(settings)
     migrate(ch, settings.events_ttl_days, settings.aggregate_ttl_days)
     pipeline = Pipeline(settings, ch, normalize=normalize)
+    tune_gc()
     try:
         Worker(pipeline.app, loglevel="INFO", quiet=True).execute_from_commandline()
     finally:
