@@ -32,7 +32,9 @@ class Health:
     clock: Callable[[], datetime]
     live_recovering: Callable[[], bool] = lambda: False
     count_lag: Callable[[], int | None] = lambda: None
-    _last: dict[str, float] = field(default_factory=dict)
+    # The totals at the last status line: zero when the worker started, so that the first
+    # line's rates cover the start-up too.
+    _last: dict[str, float] = field(default_factory=lambda: {"at": time.monotonic()})
 
     def lags(self) -> dict[str, int | None]:
         lags = {"normalize": self.normalize_lag(), "count": self.count_lag(),
@@ -74,7 +76,7 @@ class Health:
             "dlq": _sum(registry, "smtp_auth_rejections_total"),
             "alerts": _sum(registry, "smtp_auth_alerts_total"),
             "rows": _sum(registry, "smtp_auth_sink_rows_total")}
-        elapsed = now - self._last.get("at", now)
+        elapsed = now - self._last["at"]
         rates = {k: (v - self._last.get(k, 0.0)) / elapsed if elapsed > 0 else 0.0
                  for k, v in totals.items()}
         self._last = {"at": now, **totals}

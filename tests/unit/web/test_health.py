@@ -25,3 +25,15 @@ def test_the_status_line_names_every_lag_and_counts_dead_letters_and_alerts(tmp_
     assert "lag normalize 12, count 3, sink ?" in line
     assert "dead letters 2" in line and "alerts 5" in line
     assert "ClickHouse failing" not in line
+
+
+def test_the_first_status_line_counts_what_came_since_the_worker_started(tmp_path: Any) -> None:
+    metrics = Metrics()
+    sink = EventSink(Settings(data_dir=tmp_path), None, metrics)  # type: ignore[arg-type]
+    health = Health(None, sink, metrics, lambda: 0, lambda: True,  # type: ignore[arg-type]
+                    lambda: datetime.now(UTC))
+    metrics.lines.labels("postfix", "event").inc(500)
+    metrics.events.labels("postfix", "submission").inc(50)
+    line = health.status_line()
+    assert not line.startswith("status: 0 lines/s")
+    assert " 0 events/s" not in line
