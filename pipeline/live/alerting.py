@@ -27,7 +27,7 @@ from pipeline.live.decide import AlertConfig, AlertEngine, Signal, pending, sign
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from schemas.alert import Alert
-from schemas.event import AuthEvent
+from schemas.event import CanonicalEvent
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0
@@ -77,7 +77,7 @@ class Alerting:
     # ---- signal: events → keyed signals -------------------------------------------------
     # Fed by the count agent (pipeline/live/counters.py), which decodes each event once and
     # hands over only the events it counted, with their offsets.
-    def observe(self, event: AuthEvent, source: int, offset: int,
+    def observe(self, event: CanonicalEvent, source: int, offset: int,
                 first_legacy: bool) -> None:
         ts = event.ts.timestamp()
         self._seen[source] = max(self._seen.get(source, self._newest.get(source, ts)), ts)

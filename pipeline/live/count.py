@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
-from schemas.event import LEGACY_TLS, AuthEvent
+from schemas.event import LEGACY_TLS, CanonicalEvent
 
 WINDOW_HOURS = 7 * 24
 DEDUP_HOURS = 3  # event ids are remembered this long (event time) for duplicate copies
@@ -62,7 +62,7 @@ def _delta(domain: str | None, late: int = 0) -> Entry:
     return {"o": -1, "d": domain, "s": {}, "f": {}, "i": {}, "late": late}
 
 
-def apply(entry: Entry, event: AuthEvent, offset: int, watermark_hour: int,
+def apply(entry: Entry, event: CanonicalEvent, offset: int, watermark_hour: int,
           lateness_hours: int) -> Applied:
     """Count one event into its sender's entry (in place). Cost: independent of how many
     events the entry holds (ids leave from the front, in arrival order)."""

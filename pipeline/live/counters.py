@@ -27,7 +27,7 @@ from pipeline.live.feed import unframe
 from pipeline.metrics import Metrics
 from pipeline.settings import Settings
 from pipeline.web.access import Access
-from schemas.event import AuthEvent
+from schemas.event import CanonicalEvent
 
 log = logging.getLogger(__name__)
 TOP = 20
@@ -40,7 +40,7 @@ class Observer(Protocol):
     counters counted (not a replayed or duplicate copy) with its offset in the events topic,
     and flushes what it derived before the counters write theirs."""
 
-    def observe(self, event: AuthEvent, partition: int, offset: int,
+    def observe(self, event: CanonicalEvent, partition: int, offset: int,
                 first_legacy: bool) -> None: ...
 
     async def flush(self) -> None: ...
@@ -120,7 +120,7 @@ class LiveCounters:
         n = 0
         for offset, key, value in records:
             try:
-                event = AuthEvent.model_validate_json(value)
+                event = CanonicalEvent.model_validate_json(value)
             except ValidationError:
                 continue  # the sink dead-letters it; nothing to count
             applied, first_legacy = self._count(key.decode("utf-8", errors="replace"), event,
@@ -131,7 +131,7 @@ class LiveCounters:
                     observer.observe(event, partition, offset, first_legacy)
         return n
 
-    def _count(self, key: str, event: AuthEvent, partition: int,
+    def _count(self, key: str, event: CanonicalEvent, partition: int,
                offset: int) -> tuple[bool, bool]:
         """Count one event; returns whether it counted, and whether it is the first legacy-
         TLS submission of its sender (the alert signals want only that one)."""

@@ -53,7 +53,7 @@ class Signal:
 
 
 def signals_for(event: Any) -> list[Signal]:
-    """The signals one canonical event contributes (AuthEvent in, keyed signals out)."""
+    """The signals one canonical event contributes (CanonicalEvent in, keyed signals out)."""
     ts = event.ts.timestamp()
     out: list[Signal] = []
     if event.kind == "auth_failure":

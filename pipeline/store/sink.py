@@ -31,7 +31,7 @@ from pipeline.settings import Settings
 from pipeline.store.aggregate import store_events
 from pipeline.store.clickhouse import ClickHouse, is_transient
 from schemas.alert import Alert
-from schemas.event import AuthEvent
+from schemas.event import CanonicalEvent
 from schemas.rejection import RAW_EXCERPT, Rejection, Stage
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class SinkStatus:
     last_error: str | None = None
 
 
-def event_row(event: AuthEvent) -> list[Any]:
+def event_row(event: CanonicalEvent) -> list[Any]:
     return [getattr(event, name) for name in EVENT_COLUMNS]
 
 
@@ -91,7 +91,7 @@ def _decoded(records: Sequence[ConsumerRecord], model: type[M], reason: str, bat
 def build_batch(records: Sequence[ConsumerRecord], received: datetime) -> Batch:
     batch = Batch()
     seen: set[str] = set()
-    for record, event in _decoded(records, AuthEvent, "invalid_event", batch, received):
+    for record, event in _decoded(records, CanonicalEvent, "invalid_event", batch, received):
         if not STORABLE[0] <= event.ts < STORABLE[1]:
             batch.rejections.append(_rejection(
                 record, "ts_out_of_range", f"event time {event.ts.isoformat()} is outside "
