@@ -444,6 +444,50 @@ def worker_backlog(bootstrap: str, work: Path, raw_topic: str, lines: int, truth
         per_sender_api=per_api, per_sender_live=per_live, final=final, log=str(worker.log_path))
 
 
+@dataclass
+class LongReplay:
+    lines: int
+    submissions: int
+    bare: list[float]
+    run: WorkerRun
+
+    def report(self) -> list[str]:
+        best = max(self.bare)
+        r = self.run
+        ready = r.ready_lines_per_s
+        return [
+            "#### A long replay: the same path where start-up weighs little", "",
+            f"{self.lines:,} generated Postfix lines ({self.submissions:,} submissions, two "
+            f"servers) on a fresh raw topic: a month of a small estate's history. Bare consumer "
+            f"rounds before and after the worker run; the worker once, timed as above.", "",
+            "| path, same lines, same run | lines/s | worker / bare, best |", "|---|---|---|",
+            f"| (a) bare aiokafka consumer, best of {len(self.bare)} "
+            f"({', '.join(fmt(b) for b in self.bare)}) | {fmt(best)} | - |",
+            f"| (d) the worker, process start → /api/v1/summary = truth | **{fmt(r.lines_per_s)}**"
+            f" | **{r.lines_per_s / best:.3f}x** |",
+            f"| (d) the same run, from the first /readyz 200 | {fmt(ready)} | "
+            + (f"{ready / best:.3f}x |" if ready else "- |"),
+            "", f"Start-up to /readyz {fmt(r.startup_s, 1)} s of {r.seconds:.0f} s; at the end "
+            f"live = /api/v1 = truth: {yes(r.exact)}.", ""]
+
+
+def long_replay(bootstrap: str, work: Path, submissions: int, accounts: int, seed: int,
+                stall: float) -> LongReplay:
+    path = work / "long.log"
+    lines, truth = generate(path, submissions, accounts, seed)
+    topic = f"e2e{uuid.uuid4().hex[:6]}.long"
+    asyncio.run(create_topics(bootstrap, [topic]))
+    asyncio.run(produce_lines(bootstrap, topic, lines))
+    log(f"long replay: {len(lines):,} lines on {topic}")
+    bare = [asyncio.run(bare_raw_consumer(bootstrap, topic, len(lines)))]
+    run = worker_backlog(bootstrap, work, topic, len(lines), truth, stall, check_senders=False)
+    bare.append(asyncio.run(bare_raw_consumer(bootstrap, topic, len(lines))))
+    log(f"long replay: bare {', '.join(fmt(b) for b in bare)}; worker {run.lines_per_s:,.0f} "
+        f"lines/s from start ({fmt(run.ready_lines_per_s)} from ready), exact {run.exact}")
+    path.unlink()
+    return LongReplay(len(lines), submissions, bare, run)
+
+
 def api_per_sender(worker: Worker, search: str | None = None) -> dict[str, int]:
     out: dict[str, int] = {}
     page = 1
@@ -787,8 +831,11 @@ def main() -> None:
     parser.add_argument("--memory-budget", type=float, default=600.0,
                         help="seconds to fill the live table with --senders before the memory "
                              "figures are taken at what was reached (no restart then)")
+    parser.add_argument("--long-submissions", type=int,
+                        help="submissions of the long replay, where start-up weighs little "
+                             "(default 100,000: ~950k lines; --quick skips it)")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: "
-                        "backlog,events,latency,memory")
+                        "backlog,long,events,latency,memory")
     parser.add_argument("--chdb-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.chdb_child:
@@ -803,6 +850,9 @@ def main() -> None:
     probes = args.probes or (40 if quick else 200)
     senders = args.senders or (20_000 if quick else 1_000_000)
     skip = set(filter(None, args.skip.split(",")))
+    long_submissions = args.long_submissions or (0 if quick else 100_000)
+    if not long_submissions:
+        skip.add("long")
 
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     own_broker = not os.environ.get("SMTP_AUTH_BENCH_KAFKA")
@@ -862,6 +912,11 @@ def main() -> None:
                 failed.append(f"{part}: {exc}")
                 return None
 
+        long_run = None
+        if "long" not in skip:
+            long_run = attempt("long replay", lambda: long_replay(
+                bootstrap, work, long_submissions, args.accounts, args.seed + 2, args.stall))
+
         ev_bare = ev_worker = None
         if "events" not in skip:
             both = attempt("events → counters",
@@ -890,6 +945,8 @@ def main() -> None:
         out += report(lines, sizes, truth, submissions, args, bare, offline, sql_file, file_sql,
                       kafka_engine, normalized_ok, runs, ev_bare, ev_worker, n_events, lat, mem,
                       sustained, time.perf_counter() - began)
+        if long_run is not None:
+            out += long_run.report()
         out += [f"**Failed:** {f}\n" for f in failed]
         out.insert(2, machine_line(version, load_start) + "\n")
     finally:
