@@ -458,7 +458,7 @@ class LongReplay:
         return [
             "#### A long replay: the same path where start-up weighs little", "",
             f"{self.lines:,} generated Postfix lines ({self.submissions:,} submissions, two "
-            f"servers) on a fresh raw topic: a month of a small estate's history. Bare consumer "
+            f"servers) on a fresh raw topic. Bare consumer "
             f"rounds before and after the worker run; the worker once, timed as above.", "",
             "| path, same lines, same run | lines/s | worker / bare, best |", "|---|---|---|",
             f"| (a) bare aiokafka consumer, best of {len(self.bare)} "
