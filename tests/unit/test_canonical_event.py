@@ -70,3 +70,14 @@ def test_what_the_normalizer_would_have_mended_is_refused(change: dict[str, obje
     assert not batch.rows
     assert [(r.reason, r.partition, r.offset) for r in batch.rejections] == [
         ("invalid_event", 2, 41)]
+
+
+def test_the_tidying_cuts_strings_to_the_bounds_the_readers_check() -> None:
+    """A string the normalizer cuts must fit what its own readers accept, or every event
+    with a long field would be dead-lettered by the sink."""
+    from schemas.event import _LIMITS
+
+    for name, limit in _LIMITS.items():
+        bounds = [m.max_length for m in CanonicalEvent.model_fields[name].metadata
+                  if hasattr(m, "max_length")]
+        assert bounds == [limit], name
