@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import time
@@ -49,6 +50,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+@functools.lru_cache(maxsize=65_536)  # senders repeat; murmur2 in Python is ~5 µs a key
 def key_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, as the Java client and aiokafka
     use) gives a keyed record on a topic of `partitions` partitions."""
