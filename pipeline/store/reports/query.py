@@ -383,10 +383,12 @@ def _names(ch: ClickHouse, expr: str, cond: str) -> str:
 
 def _collided(ch: ClickHouse, ranked: Sequence[Any], params: dict[str, Any], expr: str,
               kind: str) -> bool:
-    """Whether one of these ranked keys (key, count) stands for two senders."""
+    """Whether one of these ranked keys (key, count) may stand for two senders: it does, or
+    it has no name left to tell (its day rows expired before its edge hours did)."""
     cond, more = _keys_of(ranked, expr, kind)
-    return bool(ch.query_rows(f"SELECT count() FROM ({_names(ch, expr, cond)}) WHERE c_",
-                              {**params, **more})[0][0])
+    named, collided = ch.query_rows(
+        f"SELECT count(), countIf(c_) FROM ({_names(ch, expr, cond)})", {**params, **more})[0]
+    return bool(collided) or named < len(ranked)
 
 
 def _by_name(ch: ClickHouse, ranked: Sequence[Any], params: dict[str, Any], expr: str,
