@@ -25,6 +25,7 @@ from pipeline.store.clickhouse import ClickHouse, migrate, migrations
 from pipeline.store.reports import ReportQuery
 from pipeline.store.sink import EVENT_COLUMNS, event_row
 from pipeline.synthetic import LogGenerator
+from schemas.event import AuthEvent
 from tests import report_oracle as oracle
 
 pytestmark = pytest.mark.integration
@@ -187,22 +188,34 @@ def test_every_page_in_turn_is_the_whole_table(loaded, report, ties, monkeypatch
     monkeypatch.setattr(query, "TIE_NAMES", names)
     monkeypatch.setattr(query, "TIE_CAP", cap)
     if not found:
-        monkeypatch.setattr(query, "_by_name", lambda *args: None)
+        monkeypatch.setattr(query, "_by_name", lambda *args: (None, False))
     ch, truth = loaded
-    run, want = {
-        "volume": (reports.volume, oracle.volume(truth, NOW, "30d")["rows"]),
-        "tls": (reports.tls_usage, oracle.tls_usage(truth, NOW, "30d")["rows"]),
-        "remediation": (reports.remediation, oracle.remediation(truth, NOW, "30d")),
+    run, want = _report_and_oracle(report, truth, "30d")
+    got, pages = _every_page(ch, run, "30d", 9, len(want))
+    assert got == want and pages >= 3
+
+
+def _report_and_oracle(report: str, truth: list[dict[str, Any]], preset: str) -> tuple[
+        Any, list[dict[str, Any]]]:
+    return {
+        "volume": (reports.volume, oracle.volume(truth, NOW, preset)["rows"]),
+        "tls": (reports.tls_usage, oracle.tls_usage(truth, NOW, preset)["rows"]),
+        "remediation": (reports.remediation, oracle.remediation(truth, NOW, preset)),
     }[report]
+
+
+def _every_page(ch: ClickHouse, run: Any, preset: str, size: int, total: int) -> tuple[
+        list[dict[str, Any]], int]:
+    """The rows of every page in turn, up to the first empty one (each page counting
+    `total` rows), and how many pages had rows."""
     got, page = [], 1
     while True:
-        answer = run(ch, ReportQuery(range="30d", page=page, page_size=9), NOW)
-        assert answer.page.total == len(want)
+        answer = run(ch, ReportQuery(range=preset, page=page, page_size=size), NOW)
+        assert answer.page.total == total
         if not answer.rows:
-            break
+            return got, page - 1
         got += [r.model_dump() for r in answer.rows]
         page += 1
-    assert got == want and page > 3
 
 
 HOUR_ = timedelta(hours=1)
@@ -264,4 +277,121 @@ def test_widget_counts_the_senders_at_its_windows_edges(loaded, now):
     ch.command(f"DELETE FROM {ch.database}.schema_migrations WHERE version = 7")
     assert migrate(ch, 3650, 3650) == [7]
     assert _widget(ch, now) == want
+    ch.command(f"DROP DATABASE {ch.database}")
+
+
+def _colliding_events(now: datetime) -> list[dict[str, Any]]:
+    """Senders with distinct legacy-TLS counts over the last days, one of them twice (a run
+    of equal counts), and a quiet collider whose id will be forged to the busiest's."""
+    counts = {"a@col.example": 9, "b@col.example": 7, "c@col.example": 6, "d@col.example": 6,
+              "e@col.example": 4, "f@col.example": 2, "z@col.example": 3}
+    out = [(sender, now - timedelta(days=2, hours=3 * i))
+           for sender, n in counts.items() for i in range(n)]
+    return [{"event_id": f"col-{i}", "kind": "submission", "ts": ts.isoformat(),
+             "sender": sender, "sender_domain": "col.example", "tls_version": "TLS1.0",
+             "auth_mechanism": "PLAIN", "client_ip": "10.0.0.1"}
+            for i, (sender, ts) in enumerate(out)]
+
+
+def _colliding_database(ch: ClickHouse, upto: int | None = None) -> tuple[
+        ClickHouse, list[dict[str, Any]]]:
+    """A fresh database (migrated up to `upto`, default all) holding `_colliding_events`
+    as the sink stores them."""
+    import pipeline.store.clickhouse as clickhouse
+
+    db = ClickHouse(ch.client, f"c_{uuid.uuid4().hex[:8]}")
+    with pytest.MonkeyPatch.context() as m:
+        if upto is not None:
+            upto_migrations = [mig for mig in migrations() if mig[0] <= upto]
+            m.setattr(clickhouse, "migrations", lambda: upto_migrations)
+        migrate(db, 3650, 3650)
+    truth = _colliding_events(NOW)
+    rows = [event_row(AuthEvent.model_validate({**e, "server": "mx1", "source": "postfix"}))
+            for e in truth]
+    assert store_events(db, rows, EVENT_COLUMNS, token="col:0") == len(truth)
+    return db, truth
+
+
+def _forge_collision(ch: ClickHouse, sender: str, like: str) -> None:
+    """Give `sender` the 64-bit id of `like` in every rollup a ranking reads, as if their
+    names hashed alike (the views hash them; a real cityHash64 pair is not at hand)."""
+    db = ch.database
+    same = {"s": sender, "t": like, "sync": 2}
+    forged = ch.query_rows("SELECT cityHash64({t:String})", same)[0][0]
+    old = ch.query_rows("SELECT cityHash64({s:String})", same)[0][0]
+    for table in ("hourly", "daily"):  # the id is a plain column there
+        ch.command(f"ALTER TABLE {db}.{table} UPDATE sender_id = {forged}"
+                   " WHERE sender = {s:String} SETTINGS mutations_sync = {sync:UInt8}", same)
+    ch.command(f"INSERT INTO {db}.daily_by_sender SELECT {forged}, day, sender_domain, sender,"
+               " tls_version, auth_mechanism, messages, last_submission"
+               f" FROM {db}.daily WHERE sender = {{s:String}}", same)
+    # Without 009's name columns (their DEFAULT is the name), so a database of 007 takes it.
+    ch.command(f"INSERT INTO {db}.sender_names (sender_id, sender, last_day)"
+               f" SELECT {forged}, {{s:String}}, today()", same)
+    for table in ("daily_by_sender", "sender_names"):  # the id is their key
+        ch.command(f"ALTER TABLE {db}.{table} DELETE WHERE sender_id = {old}"
+                   " SETTINGS mutations_sync = {sync:UInt8}", same)
+
+
+@pytest.mark.parametrize("ties", [(4, 50_000), (0, 50_000), (4, 1)])  # shipped; by name; cap
+@pytest.mark.parametrize("report", ["volume", "tls", "remediation"])
+def test_a_hash_collision_is_caught_and_the_page_grouped_by_name(loaded, report, ties,
+                                                                 monkeypatch):
+    """Two senders behind one id (a@ and z@, forged): every page equals the oracle, whether
+    the collided key is on the page, before it, or in a run ordered by name, because each
+    page that the key places falls back to grouping the names themselves."""
+    from pipeline.store.reports import query
+
+    monkeypatch.setattr(query, "TIE_NAMES", ties[0])
+    monkeypatch.setattr(query, "TIE_CAP", ties[1])
+    fallbacks: list[int] = []
+    by_name = query.paged_total
+
+    def counted(ch: ClickHouse, q: ReportQuery, *args: Any) -> Any:
+        fallbacks.append(q.page)
+        return by_name(ch, q, *args)
+
+    monkeypatch.setattr(query, "paged_total", counted)
+    ch, truth = _colliding_database(loaded[0])
+    _forge_collision(ch, "z@col.example", "a@col.example")
+    run, want = _report_and_oracle(report, truth, "7d")
+    assert _every_page(ch, run, "7d", 2, len(want))[0] == want
+    assert fallbacks[:2] == [1, 2]  # the key on the page, then before it
+    ch.command(f"DROP DATABASE {ch.database}")
+
+
+def test_a_database_of_007_answers_exactly_after_the_upgrade(loaded, monkeypatch):
+    """A database filled by the migrations up to 007, already holding a collided id whose
+    second name a merge of sender_names dropped: after 008 and 009 every report page equals
+    the oracle (009 fills the names again from `daily`)."""
+    ch, truth = _colliding_database(loaded[0], upto=7)
+    _forge_collision(ch, "z@col.example", "a@col.example")
+    db, forged = ch.database, "SELECT cityHash64('a@col.example')"
+    ch.command(f"OPTIMIZE TABLE {db}.sender_names FINAL")  # `any` keeps one of the two names
+    assert ch.query_rows(f"SELECT count() FROM {db}.sender_names WHERE sender_id = ({forged})"
+                         ) == [(1,)]
+    assert migrate(ch, 3650, 3650) == [v for v, _, _ in migrations() if v > 7]
+    for report in ("volume", "tls", "remediation"):
+        run, want = _report_and_oracle(report, truth, "7d")
+        for size in (2, 50):
+            assert _every_page(ch, run, "7d", size, len(want))[0] == want
+    with monkeypatch.context() as m:  # a long run ordered by name reads 009's names
+        from pipeline.store.reports import query
+
+        m.setattr(query, "TIE_NAMES", 0)
+        got = reports.volume(ch, ReportQuery(range="7d", page_size=3), NOW).rows
+        assert [r.model_dump() for r in got] == oracle.volume(truth, NOW, "7d")["rows"][:3]
+    ch.command(f"DROP DATABASE {ch.database}")
+
+
+@pytest.mark.parametrize("report", ["volume", "tls", "remediation"])
+def test_a_sender_whose_name_expired_is_still_on_its_page(loaded, report):
+    """sender_names outlived by a sender's edge hours (its TTL counts from the day): the
+    details pass finds the sender's rows without it, and the keys before a page without a
+    name are taken as possibly collided, so every page still equals the oracle."""
+    ch, truth = _colliding_database(loaded[0])
+    ch.command(f"ALTER TABLE {ch.database}.sender_names DELETE WHERE sender IN"
+               " ('a@col.example', 'c@col.example') SETTINGS mutations_sync = 2")
+    run, want = _report_and_oracle(report, truth, "7d")
+    assert _every_page(ch, run, "7d", 2, len(want))[0] == want
     ch.command(f"DROP DATABASE {ch.database}")

@@ -47,7 +47,7 @@ def remediation(ch: ClickHouse, q: ReportQuery, now: datetime) -> Remediation:
     """Who still submits over legacy TLS (1.0, 1.1, SSL 3), from where, and how much."""
     since, until = q.window(now)
     where, params = dimensions(q)
-    where = " AND ".join(c for c in ("messages > 0", NAMED,
+    where = " AND ".join(c for c in (NAMED,
                                      "tls_version IN {legacy:Array(String)}", where,
                                      "{keys}") if c)
     columns = "sender, sender_domain, tls_version, messages, last_submission, sender_id"

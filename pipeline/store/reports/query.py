@@ -218,6 +218,9 @@ def dimensions(q: ReportQuery, search: bool = True) -> tuple[str, dict[str, Any]
     return " AND ".join(clauses), params
 
 
+# Rows the details tables are made of (a row of failed logins only has no messages).
+SENT = "messages > 0"
+
 # Rows with a sender, tested on its hash: reading a million sender strings to drop the
 # empty one costs more than the rest of the ranking pass.
 NAMED = "sender_id != cityHash64('')"
@@ -251,19 +254,26 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
     page's edge comes whole); (2) the details (`base`, grouped, over `{rows}`) of the keys
     the page can hold, read from `by_sender` (the same rows sorted by sender id, migration 006), so
     strings are grouped for those senders and only their rows are read. `source` and
-    `by_sender` hold a `{keys}` condition. Where the page's first or last count is shared
+    `by_sender` hold a `{keys}` condition, where the details read only rows with messages
+    (`SENT`). Where the page's first or last count is shared
     with keys outside it, which of them are on the page depends on the sender names: pass
     two takes every key with a count inside the page's range and the page is cut from that
-    (a long run is ordered by name first, `_by_name`). Exact but for a 64-bit hash collision
-    between two senders (about 3e-8 at a million senders). `key` is (SQL expression over
-    `source`, its ClickHouse type). A deep page or another sort: `paged_total`."""
+    (a long run is ordered by name first, `_by_name`). A key that stands for two senders (a
+    64-bit hash collision, about 3e-8 at a million senders) is caught among the keys that
+    place the page: those on it by their details rows, those before it and a run ordered by
+    name by their names (`_names`); the page is then grouped by name (`paged_total`). The
+    total counts keys, so a collision elsewhere in the window would make it one short.
+    `key` is (SQL expression over `source`, its ClickHouse type). A deep page or another
+    sort: `paged_total`."""
     depth = q.offset + q.page_size
+    by_name = base.replace("{rows}", source.replace("{keys}", SENT))
     if q.sort not in (None, "messages") or q.order != "desc" or depth > RANKED_DEPTH:
-        return paged_total(ch, q, base.replace("{rows}", source.replace("{keys}", "1")),
-                           params, order)
+        return paged_total(ch, q, by_name, params, order)
     expr, kind = key
+    # Rows without messages (failed logins only) are dropped after grouping: a test on
+    # every row cost more (measured: 3-6 ms of a 65 ms ranking at a million senders).
     ranked = (f"SELECT {expr} AS k, sum(messages) AS n"
-              f" FROM {source.replace('{keys}', '1')} GROUP BY k")
+              f" FROM {source.replace('{keys}', '1')} GROUP BY k HAVING n > 0")
     # The keys per count, highest first, with the keys themselves only for the counts the
     # page reaches (89 counts at a million quiet senders): the total and the page's keys
     # from one small second stage, where sorting every key for `LIMIT … WITH TIES` and a
@@ -283,31 +293,50 @@ def ranked_page(ch: ClickHouse, q: ReportQuery, source: str, by_sender: str,
         # details pass groups every key of the run (an estate where most counts are equal).
         top = list(ch.query_rows(
             f"SELECT k, n FROM ({ranked}) ORDER BY n DESC LIMIT {depth}", params))
-    if q.offset >= len(top):
-        return [], page
+    if q.offset >= len(top):  # past the keys: unless two senders hide behind one of them
+        return paged_total(ch, q, by_name, params, order) if top and _collided(
+            ch, top, params, expr, kind) else ([], page)
+    hi, lo, above = _edges(top, q.offset, depth)
+    # The keys ranked before the page decide where it starts: each must be one sender.
+    if above and _collided(ch, [row for row in top if row[1] > hi], params, expr, kind):
+        return paged_total(ch, q, by_name, params, order)
+    # Each details row carries its key: two rows of one key are a collision on the page.
+    keyed = base.replace(" FROM {rows}", f", any({expr}) AS k_ FROM {{rows}}", 1)
+    assert keyed != base
     if not whole:
-        hi, lo, above = _edges(top, q.offset, depth)
         inside = (f"{expr} IN (SELECT k FROM ({ranked})"
                   " WHERE n BETWEEN {lo:UInt64} AND {hi:UInt64})")
         rows = ch.query_rows(
-            f"{base.replace('{rows}', source.replace('{keys}', inside))} ORDER BY {order}",
+            f"{keyed.replace('{rows}', source.replace('{keys}', f'{SENT} AND {inside}'))}"
+            f" ORDER BY {order}",
             {**params, "lo": lo, "hi": hi})
-        return rows[q.offset - above:depth - above], page
-    hi, lo, above = _edges(top, q.offset, depth)
+        if _repeats(rows):
+            return paged_total(ch, q, by_name, params, order)
+        return [row[:-1] for row in rows[q.offset - above:depth - above]], page
     start, stop = q.offset - above, depth - above
     inside_keys = [row for row in top if lo <= row[1] <= hi]
     if len(inside_keys) > TIE_NAMES * q.page_size:
         # A long run of equal counts (an estate of alike senders): order the run by name
         # from one narrow read, then read the details of the page's keys only.
-        named = _by_name(ch, inside_keys, params, expr, kind, order)
+        named, collided = _by_name(ch, inside_keys, params, expr, kind, order)
+        if collided:
+            return paged_total(ch, q, by_name, params, order)
         if named is not None:
             inside_keys = named[start:stop]
             start, stop = 0, len(inside_keys)
     keys, more = _keys_of(inside_keys, expr, kind)
     rows = ch.query_rows(
-        f"{base.replace('{rows}', by_sender.replace('{keys}', keys))} ORDER BY {order}",
+        f"{keyed.replace('{rows}', by_sender.replace('{keys}', f'{SENT} AND {keys}'))}"
+        f" ORDER BY {order}",
         {**params, **more})
-    return rows[start:stop], page
+    if _repeats(rows):
+        return paged_total(ch, q, by_name, params, order)
+    return [row[:-1] for row in rows[start:stop]], page
+
+
+def _repeats(rows: Sequence[Any]) -> bool:
+    """Whether two details rows (key last) share a key: two senders behind one hash."""
+    return len({row[-1] for row in rows}) < len(rows)
 
 
 def _edges(top: Sequence[Any], offset: int, depth: int) -> tuple[int, int, int]:
@@ -336,27 +365,49 @@ def _keys_of(ranked: Sequence[Any], expr: str, kind: str) -> tuple[str, dict[str
     return cond, {"keys": keys}
 
 
-def _by_name(ch: ClickHouse, ranked: Sequence[Any], params: dict[str, Any], expr: str,
-             kind: str, order: str) -> list[Any] | None:
-    """The ranked rows (key, count), in the page's order (`order` over n, sender and
-    tls_version): counts from the ranking, names from one narrow read (a name is a function
-    of the key): `sender_names` for a sender id, else any day row of each key in the
-    window's days (every stored event has its day row, edge hours included). None if a
-    key has no name there (its day rows expired before its edge hours did)."""
+def _names(ch: ClickHouse, expr: str, cond: str) -> str:
+    """Per key `k`: a name `s_` (and TLS version `v_`), and `c_`, whether the key stands for
+    more than one (its least and greatest names differ). A sender id's from `sender_names`
+    (every name it has had, migration 009), else from the key's day rows in the window's
+    days (every stored event has its day row, edge hours included). Both hold more than the
+    window: a name from outside it can only flag a key that is not collided there."""
+    if expr == "sender_id":
+        return (f"SELECT sender_id AS k, min(first_name) AS s_, '' AS v_,"
+                f" s_ != max(last_name) AS c_ FROM {ch.database}.sender_names"
+                f" WHERE {cond} GROUP BY k")
+    return (f"SELECT {expr} AS k, min(sender) AS s_, min(tls_version) AS v_,"
+            " s_ != max(sender) OR v_ != max(tls_version) AS c_"
+            f" FROM {ch.database}.daily_by_sender WHERE day >= toDate({{since:DateTime('UTC')}})"
+            f" AND day <= toDate({{until:DateTime('UTC')}} - 1) AND {cond} GROUP BY k")
+
+
+def _collided(ch: ClickHouse, ranked: Sequence[Any], params: dict[str, Any], expr: str,
+              kind: str) -> bool:
+    """Whether one of these ranked keys (key, count) may stand for two senders: it does, or
+    it has no name left to tell (its day rows expired before its edge hours did)."""
     cond, more = _keys_of(ranked, expr, kind)
-    names = (f"SELECT sender_id AS k, any(sender) AS s_, '' AS v_ FROM {ch.database}.sender_names"
-             f" WHERE {cond} GROUP BY k") if expr == "sender_id" else (
-        f"SELECT {expr} AS k, any(sender) AS s_, any(tls_version) AS v_"
-        f" FROM {ch.database}.daily_by_sender WHERE day >= toDate({{since:DateTime('UTC')}})"
-        f" AND day <= toDate({{until:DateTime('UTC')}} - 1) AND {cond} GROUP BY k")
+    named, collided = ch.query_rows(
+        f"SELECT count(), countIf(c_) FROM ({_names(ch, expr, cond)})", {**params, **more})[0]
+    return bool(collided) or named < len(ranked)
+
+
+def _by_name(ch: ClickHouse, ranked: Sequence[Any], params: dict[str, Any], expr: str,
+             kind: str, order: str) -> tuple[list[Any] | None, bool]:
+    """The ranked rows (key, count), in the page's order (`order` over n, sender and
+    tls_version): counts from the ranking, names from one narrow read (`_names`), and
+    whether a key stands for two senders. None if a key has no name there (its day rows
+    expired before its edge hours did)."""
+    cond, more = _keys_of(ranked, expr, kind)
     ordered = ch.query_rows(
         f"SELECT k, s_ AS sender, v_ AS tls_version, transform(k, {{keys:Array({kind})}},"
-        f" {{counts:Array(UInt64)}}, toUInt64(0)) AS n FROM ({names}) ORDER BY {order}",
-        {**params, **more, "counts": [row[1] for row in ranked]})
+        f" {{counts:Array(UInt64)}}, toUInt64(0)) AS n, c_ FROM ({_names(ch, expr, cond)})"
+        f" ORDER BY {order}", {**params, **more, "counts": [row[1] for row in ranked]})
+    if any(row[-1] for row in ordered):
+        return None, True
     if len(ordered) != len(ranked):
-        return None
+        return None, False
     at = {row[0]: row for row in ranked}
-    return [at[row[0]] for row in ordered]
+    return [at[row[0]] for row in ordered], False
 
 
 def query_columns(ch: ClickHouse, sql: str, params: dict[str, Any], width: int,

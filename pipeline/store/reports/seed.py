@@ -197,7 +197,7 @@ def _sender_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datet
     """The per-sender rollup, day-sorted and sender-sorted (`ranked_page`'s two passes),
     each with the `{keys}` condition `ranked_page` fills in."""
     where, params = dimensions(q)
-    where = " AND ".join(c for c in ("messages > 0", NAMED, where, extra, "{keys}")
+    where = " AND ".join(c for c in (NAMED, where, extra, "{keys}")
                          if c)
     sql, p = rollup(ch.database, "", columns, since, until, where)
     by_sender, _ = rollup(ch.database, "", columns, since, until, where,
