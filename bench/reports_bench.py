@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -344,7 +345,14 @@ def main() -> None:
         print(populate(ch, args.senders[0], datetime.now(UTC)))
         ch.close()
         return
-    client = clickhouse_connect.get_client(dsn=f"chdb://{tempfile.mkdtemp(prefix='bench-ch-')}")
+    data = tempfile.mkdtemp(prefix="bench-ch-")  # gigabytes: removed at the end
+    try:
+        run_all(args, clickhouse_connect.get_client(dsn=f"chdb://{data}"))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def run_all(args: argparse.Namespace, client: Any) -> None:
     print(f"### Reports, export and sink on the embedded engine ({time.strftime('%Y-%m-%d')})\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
           f"Python {platform.python_version()}, chDB {client.command('SELECT version()')}. "
