@@ -67,7 +67,6 @@ class Alerting:
         self._webhook: asyncio.Queue[Alert] = asyncio.Queue(maxsize=10_000)
         # (source, signal partition) → key → signals
         self._outbox: dict[tuple[int, int], dict[str, list[list[Any]]]] = {}
-        self._partitions: dict[str, int] = {}
         self._seen: dict[int, float] = {}  # source partition → newest, not yet flushed
         app.agent(self.signals, name="alert")(self._alert_agent)
         app.timer(TICK_SECONDS, name="alert-ticks")(self._tick)
@@ -91,12 +90,7 @@ class Alerting:
     def _partition(self, key: str) -> int:
         """The signal partition of a key: Kafka's default partitioner, as when each key was
         its own message, so a key's state stays where it was."""
-        partition = self._partitions.get(key)
-        if partition is None:
-            if len(self._partitions) >= 100_000:
-                self._partitions.clear()  # bounded: a cache, not a registry
-            partition = self._partitions[key] = key_partition(key.encode(), self.partitions)
-        return partition
+        return key_partition(key.encode(), self.partitions)  # cached there, by key
 
     async def flush(self) -> None:
         """Hand the batch's signals to the producer before the counters write theirs: one
