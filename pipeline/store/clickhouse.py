@@ -67,7 +67,12 @@ class ClickHouse:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Sequence[Any]:
-        return self.client.query(sql, parameters=parameters or {}).result_rows  # type: ignore[no-any-return]
+        return self.query(sql, parameters).result_rows  # type: ignore[no-any-return]
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None,
+              settings: dict[str, Any] | None = None) -> Any:
+        """The client's query result, parameters bound server-side ({name:Type})."""
+        return self.client.query(sql, parameters=_as_text(parameters or {}), settings=settings)
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
                token: str | None = None) -> None:
@@ -81,6 +86,26 @@ class ClickHouse:
     def close(self) -> None:
         self._thread.shutdown(wait=True)
         self.client.close()
+
+
+class _Literal:
+    """A parameter's text as given: clickhouse-connect sends the `str` of a value of a type it
+    does not know, where a list is formatted element by element and a `str` escaped character
+    by character (measured: 7 ms for 10,000 sender ids, against 1 ms for this)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _as_text(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Long lists of integers (the sender ids of a page's run) as their text; short ones
+    cost the client little, and stay its own."""
+    return {name: _Literal(f"[{','.join(map(str, value))}]") if type(value) is list
+            and len(value) > 64 and all(type(x) is int for x in value) else value
+            for name, value in parameters.items()}
 
 
 def connect(settings: Settings) -> ClickHouse:

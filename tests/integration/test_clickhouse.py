@@ -125,3 +125,18 @@ def test_an_existing_database_is_migrated_and_back_filled_once(ch, tmp_path, mon
     assert _rollup_totals(old) == (40, 40, 40, 40, 40, 40, 5, 5, 40)
     assert store_events(old, rows, EVENT_COLUMNS, "c") == 0  # the ledger was filled too
     assert reports.widget(old, NOW).senders == 5
+
+
+def test_long_integer_lists_are_bound_as_the_values_they_hold(ch):
+    """The text of a long list of ids (`_as_text`) binds the same values as the client's own
+    formatting, across the whole UInt64 and Int64 ranges, and a short or mixed list and a
+    bool list are left to the client."""
+    ids = [0, 1, 2**63, 2**64 - 1, *range(10**18, 10**18 + 200)]
+    signed = [-(2**63), -1, 0, 2**63 - 1, *range(-100, 100)]
+    got = ch.query_rows("SELECT {ids:Array(UInt64)}, {signed:Array(Int64)},"
+                        " {short:Array(UInt64)}, {flags:Array(Bool)}, {mixed:Array(String)}",
+                        {"ids": ids, "signed": signed, "short": [7, 8],
+                         "flags": [True, False] * 40, "mixed": ["a", *map(str, range(80))]})
+    assert got == [(ids, signed, [7, 8], [True, False] * 40, ["a", *map(str, range(80))])]
+    assert ch.query_rows("SELECT count() FROM numbers(1000) WHERE number IN"
+                         " {keys:Array(UInt64)}", {"keys": list(range(0, 2000, 3))}) == [(334,)]
