@@ -187,12 +187,23 @@ def test_every_page_in_turn_is_the_whole_table(loaded, report, ties, monkeypatch
     names, cap, found = ties
     monkeypatch.setattr(query, "TIE_NAMES", names)
     monkeypatch.setattr(query, "TIE_CAP", cap)
-    if not found:
+    answered: list[bool] = []  # each run's names found, none collided: no slower path
+    if found:
+        by_name = query._by_name
+
+        def recorded(*args: Any) -> Any:
+            named, collided = by_name(*args)
+            answered.append(named is not None and not collided)
+            return named, collided
+
+        monkeypatch.setattr(query, "_by_name", recorded)
+    else:
         monkeypatch.setattr(query, "_by_name", lambda *args: (None, False))
     ch, truth = loaded
     run, want = _report_and_oracle(report, truth, "30d")
     got, pages = _every_page(ch, run, "30d", 9, len(want))
     assert got == want and pages >= 3
+    assert all(answered) and (answered or not found or names > 0)
 
 
 def _report_and_oracle(report: str, truth: list[dict[str, Any]], preset: str) -> tuple[
