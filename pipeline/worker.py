@@ -13,6 +13,10 @@ Agents, tasks and topics have stable names:
               (pipeline/store/sink.py says why it is not an agent)
   web         /ui/, /api/v1/…, /openapi.json, /metrics, /healthz, /readyz (pipeline/web/) on
               web_host:web_port (127.0.0.1 by default; only the allowed Host names)
+
+Two ClickHouse connections, each with its own thread: the sink's (inserts, and the health
+check of that path) and the reports' (every /api/v1 query and export slice), so a slow or
+busy dashboard never queues in front of an insert.
 """
 
 from __future__ import annotations
@@ -81,10 +85,11 @@ def utc_now() -> datetime:
 class Pipeline:
     """One worker's faust app and the stages it runs."""
 
-    def __init__(self, settings: Settings, ch: ClickHouse, clock: Clock = utc_now,
-                 normalize: NormalizeProcesses | None = None) -> None:
+    def __init__(self, settings: Settings, ch: ClickHouse, reads: ClickHouse,
+                 clock: Clock = utc_now, normalize: NormalizeProcesses | None = None) -> None:
         self.settings = settings
         self.ch = ch
+        self.reads = reads
         self.clock = clock
         self.metrics = normalize.metrics if normalize else Metrics()
         self.sink = EventSink(settings, ch, self.metrics)
@@ -124,7 +129,7 @@ class Pipeline:
                              self.normalize.assigned, clock, self.live.recovering,
                              self.feed.lag)
         app.timer(s.status_interval_seconds, name="status-line")(self._status_line)
-        self.routes = Routes(app, s, ch, self.metrics, self.health, clock)
+        self.routes = Routes(app, s, reads, self.metrics, self.health, clock)
 
     def _guarded(self, name: str, run: Callable[[], Awaitable[None]]
                  ) -> Callable[[], Awaitable[None]]:
@@ -152,6 +157,13 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def connections(settings: Settings) -> tuple[ClickHouse, ClickHouse]:
+    """The sink's connection (the database migrated through it) and the reports'."""
+    ch = connect(settings, "sink")
+    migrate(ch, settings.events_ttl_days, settings.aggregate_ttl_days)
+    return ch, connect(settings, "reports")
+
+
 def run_worker(settings: Settings) -> None:
     """Create topics, migrate ClickHouse, then run the faust worker until stopped."""
     from faust.worker import Worker
@@ -163,11 +175,11 @@ def run_worker(settings: Settings) -> None:
     if settings.normalize_processes:
         normalize = NormalizeProcesses(settings, Metrics(), settings.normalize_processes)
         normalize.start()  # raw lines are normalized while the rest of the worker starts
-    ch = connect(settings)
-    migrate(ch, settings.events_ttl_days, settings.aggregate_ttl_days)
-    pipeline = Pipeline(settings, ch, normalize=normalize)
+    ch, reads = connections(settings)
+    pipeline = Pipeline(settings, ch, reads, normalize=normalize)
     tune_gc()
     try:
         Worker(pipeline.app, loglevel="INFO", quiet=True).execute_from_commandline()
     finally:
+        reads.close()
         ch.close()

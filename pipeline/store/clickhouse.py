@@ -1,7 +1,9 @@
 """The one ClickHouse client (clickhouse-connect), embedded chDB or a server, and migrations.
 
 chDB is in-process and blocking, and neither client is meant for concurrent use, so every call
-goes through one worker thread: the asyncio loop never blocks and calls never interleave.
+on a connection goes through its one worker thread: the asyncio loop never blocks and calls
+never interleave. Two connections run side by side (the worker's sink and its reports): a
+chDB handle each on the one engine a process holds, as two HTTP clients on a server.
 """
 
 from __future__ import annotations
@@ -55,12 +57,13 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class ClickHouse:
-    def __init__(self, client: Any, database: str) -> None:
+    def __init__(self, client: Any, database: str, purpose: str = "") -> None:
         if not _IDENT.fullmatch(database):
             raise ValueError(f"invalid database name {database!r}")
         self.client = client
         self.database = database
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"clickhouse-{purpose}" if purpose else "clickhouse")
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking client call on the ClickHouse thread."""
@@ -108,7 +111,8 @@ def _as_text(parameters: dict[str, Any]) -> dict[str, Any]:
             for name, value in parameters.items()}
 
 
-def connect(settings: Settings) -> ClickHouse:
+def connect(settings: Settings, purpose: str = "reports") -> ClickHouse:
+    """A connection of its own (client and thread); `purpose` names it in the log."""
     dsn = settings.clickhouse_dsn
     parsed = urlparse(dsn)
     if parsed.scheme == "chdb":
@@ -127,9 +131,10 @@ def connect(settings: Settings) -> ClickHouse:
             password=password,
             secure=parsed.scheme == "https",
         )
-    ch = ClickHouse(client, database)
-    log.info("ClickHouse: %s database %s", "embedded chDB" if parsed.scheme == "chdb"
-             else f"{parsed.scheme}://{parsed.hostname}:{parsed.port}", database)
+    ch = ClickHouse(client, database, purpose)
+    log.info("ClickHouse for the %s: %s database %s", purpose, "embedded chDB"
+             if parsed.scheme == "chdb" else f"{parsed.scheme}://{parsed.hostname}:{parsed.port}",
+             database)
     return ch
 
 

@@ -1,6 +1,7 @@
 """Every HTTP route on the worker's port but the live views (pipeline/live/counters.py):
 the dashboard's files, one route per registered report, the OpenAPI document, /metrics,
-/healthz and /readyz. Report queries run on the ClickHouse thread, never on the loop."""
+/healthz and /readyz. Report queries run on the reports' ClickHouse connection and thread
+(not the sink's), never on the loop."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ class Routes:
 
     async def _stream_csv(self, request: Any, query: reports.ReportQuery) -> Any:
         """Stream the export a slice (reports.SLICE_DAYS) at a time: each slice is one bounded
-        call on the ClickHouse thread (query and CSV), so reports and the sink run between
+        call on the reports' ClickHouse thread (query and CSV), so other reports run between
         slices, and a client that goes away, or stops reading for
         export_write_timeout_seconds, is cut off without holding anything."""
         from aiohttp import web as aioweb

@@ -140,3 +140,41 @@ def test_long_integer_lists_are_bound_as_the_values_they_hold(ch):
     assert got == [(ids, signed, [7, 8], [True, False] * 40, ["a", *map(str, range(80))])]
     assert ch.query_rows("SELECT count() FROM numbers(1000) WHERE number IN"
                          " {keys:Array(UInt64)}", {"keys": list(range(0, 2000, 3))}) == [(334,)]
+
+
+def test_the_sinks_connection_does_not_wait_for_the_reports(tmp_path):
+    """The worker's two connections, as its pipeline holds them (one engine in the
+    process): while a slow report query holds the routes' connection, a batch is stored
+    and counted through the sink's, and the slow query is still running when it is."""
+    import asyncio
+
+    from pipeline.settings import Settings
+    from pipeline.worker import Pipeline, connections
+
+    settings = Settings(data_dir=tmp_path, normalize_processes=0)
+    pipeline = Pipeline(settings, *connections(settings))
+    sink, reads = pipeline.sink.ch, pipeline.routes.ch
+    db = sink.database
+    rows = [event_row(_event(i, f"u{i}@example.com", NOW - timedelta(hours=1)))
+            for i in range(200)]
+    running = ("SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow%'"
+               " AND query NOT LIKE '%system.processes%'")
+
+    async def side_by_side() -> None:
+        # Three seconds inside the engine (its own limit per block), not a client wait.
+        slow = asyncio.ensure_future(reads.call(
+            reads.query_rows, "SELECT sum(sleepEachRow(0.25)) FROM numbers(12)"))
+        deadline = asyncio.get_running_loop().time() + 10
+        while (await sink.call(sink.query_rows, running))[0][0] == 0:
+            assert asyncio.get_running_loop().time() < deadline, "the slow query never ran"
+            await asyncio.sleep(0.02)
+        assert await sink.call(store_events, sink, rows, EVENT_COLUMNS, "t:0:0-199") == 200
+        counted = await sink.call(sink.query_rows, f"SELECT count() FROM {db}.events")
+        assert counted == [(200,)] and not slow.done()
+        assert await slow == [(0,)]
+
+    try:
+        asyncio.run(side_by_side())
+    finally:
+        reads.close()
+        sink.close()

@@ -24,8 +24,8 @@ EXPORT_COLUMNS = ("date", "sender", "domain", "auth_mechanism", "auth_protocol",
                   "first_seen", "last_seen")
 
 
-# Days per export query. Each query holds the one ClickHouse thread while it runs: a week
-# is under 1 s at a million senders (reports and the sink wait that long at most), and runs
+# Days per export query. Each query holds the reports' ClickHouse thread while it runs: a
+# week is under 1 s at a million senders (other reports wait that long at most), and runs
 # 1.4x as fast as a query per day (measured: 75k against 54k rows/s at 1M senders, before
 # the rollup was read with FINAL).
 SLICE_DAYS = 7
