@@ -291,9 +291,10 @@ def sink_costs(client: Any, runs: int) -> list[tuple[int, float, float, float, b
 
 # ---- main -------------------------------------------------------------------------------------
 
-def run_estate(client: Any, name: str, sid: str, senders: int, per_sender: int,
+def run_estate(client: Any, side: Any, name: str, sid: str, senders: int, per_sender: int,
                runs: int) -> None:
-    ch = ClickHouse(client, f"bench_{uuid.uuid4().hex[:6]}")
+    db = f"bench_{uuid.uuid4().hex[:6]}"
+    ch = ClickHouse(client, db, side=ClickHouse(side, db))  # as `connect` gives the reports
     # Ten years for the rollups too: with their 90 days, a run that crosses the hour after
     # NOW expires the window's first hour from the rollups (at the merge) but not from the
     # events, and the answers differ by that hour.
@@ -347,21 +348,22 @@ def main() -> None:
         return
     data = tempfile.mkdtemp(prefix="bench-ch-")  # gigabytes: removed at the end
     try:
-        run_all(args, clickhouse_connect.get_client(dsn=f"chdb://{data}"))
+        run_all(args, clickhouse_connect.get_client(dsn=f"chdb://{data}"),
+                clickhouse_connect.get_client(dsn=f"chdb://{data}"))
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
 
-def run_all(args: argparse.Namespace, client: Any) -> None:
+def run_all(args: argparse.Namespace, client: Any, side: Any) -> None:
     print(f"### Reports, export and sink on the embedded engine ({time.strftime('%Y-%m-%d')})\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
           f"Python {platform.python_version()}, chDB {client.command('SELECT version()')}. "
           f"p50 of {args.runs} runs, report and raw baseline interleaved; the baseline "
           "computes the same answer from `events FINAL` in the same run.\n")
     if "quiet" in args.estates:
-        run_estate(client, "Many quiet senders", QUIET_SID, 1_000_000, 3, args.runs)
+        run_estate(client, side, "Many quiet senders", QUIET_SID, 1_000_000, 3, args.runs)
     if "busy" in args.estates:
-        run_estate(client, "Busy estate", BUSY_SID, 10_000, 1_000, args.runs)
+        run_estate(client, side, "Busy estate", BUSY_SID, 10_000, 1_000, args.runs)
     if "sink" in args.estates:
         print("#### Sink: one 5,000-event batch as the current hour fills\n")
         print("| events already in the hour | fresh batch p50 ms | replayed batch p50 ms | "
@@ -374,6 +376,7 @@ def run_all(args: argparse.Namespace, client: Any) -> None:
         spread = max(c[1] for c in costs) / min(c[1] for c in costs)
         print(f"\nFresh batch, largest / smallest across the three: **{spread:.2f}x** "
               "(goal ≤ 1.5x). 002's recompute is what the old sink added to every batch.\n")
+    side.close()
     client.close()
 
 

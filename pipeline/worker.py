@@ -159,7 +159,7 @@ def tune_gc() -> None:
 
 def connections(settings: Settings) -> tuple[ClickHouse, ClickHouse]:
     """The sink's connection (the database migrated through it) and the reports'."""
-    ch = connect(settings, "sink")
+    ch = connect(settings, "sink", side=False)
     migrate(ch, settings.events_ttl_days, settings.aggregate_ttl_days)
     return ch, connect(settings, "reports")
 

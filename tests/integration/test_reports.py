@@ -59,8 +59,10 @@ def load(ch: ClickHouse, lines: list[tuple[str, str]]) -> int:
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ClickHouse, list]]:
     path: Path = tmp_path_factory.mktemp("reports") / "ch"
-    ch = ClickHouse(clickhouse_connect.get_client(dsn=f"chdb://{path}"),
-                    f"r_{uuid.uuid4().hex[:8]}")
+    db = f"r_{uuid.uuid4().hex[:8]}"
+    # With a side connection, as `connect` gives the reports: charts run beside rankings.
+    ch = ClickHouse(clickhouse_connect.get_client(dsn=f"chdb://{path}"), db, side=ClickHouse(
+        clickhouse_connect.get_client(dsn=f"chdb://{path}"), db))
     migrate(ch, 90)
     lines, truth = corpus(NOW)
     assert load(ch, lines) == len(truth)

@@ -208,11 +208,10 @@ def _sender_rollup(ch: ClickHouse, q: ReportQuery, since: datetime, until: datet
 def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
     since, until = q.window(now)
     source, params = _domain_rollup(ch, q, since, until)
-    dates, domains, counts = query_columns(
-        ch, f"SELECT day, sender_domain, sum(messages) AS n FROM {source}"
+    chart = ch.beside(
+        query_columns, f"SELECT day, sender_domain, sum(messages) AS n FROM {source}"
         " GROUP BY day, sender_domain HAVING n > 0 ORDER BY day, sender_domain", params, 3,
         CHART)
-    days = day_names(dates)
     senders, by_sender, params = _sender_rollup(
         ch, q, since, until, "sender, sender_domain, tls_version, auth_mechanism, messages,"
         " sender_id")
@@ -228,6 +227,8 @@ def volume(ch: ClickHouse, q: ReportQuery, now: datetime) -> VolumeReport:
                              {**params, "oauth": sorted(OAUTH_MECHANISMS)},
                              ("sender_id", "UInt64"), base,
                              q.sorted_by(VOLUME_SORT, "messages"))
+    dates, domains, counts = chart()
+    days = day_names(dates)
     # Constructed, not validated: the chart's rows are typed by the query, and validating
     # 45,000 dicts again costs as much as building them.
     return VolumeReport.model_construct(
@@ -271,7 +272,7 @@ TLS_SORT = {"sender": "sender", "tls_version": "tls_version", "messages": "n",
 
 def tls_usage(ch: ClickHouse, q: ReportQuery, now: datetime) -> TlsReport:
     since, until = q.window(now)
-    days, versions, counts = _per_day_and_version(ch, q, since, until)
+    chart = ch.beside(_per_day_and_version, q, since, until)
     senders, by_sender, params = _sender_rollup(
         ch, q, since, until, "sender, sender_domain, tls_version, messages, sender_id")
     base = ("SELECT sender, any(sender_domain) AS dom, tls_version, sum(messages) AS n"
@@ -279,6 +280,7 @@ def tls_usage(ch: ClickHouse, q: ReportQuery, now: datetime) -> TlsReport:
     rows, page = ranked_page(ch, q, senders, by_sender, params,
                              (TLS_KEY, "UInt64"), base,
                              f"{q.sorted_by(TLS_SORT, 'messages')}, tls_version ASC")
+    days, versions, counts = chart()
     return TlsReport(
         since=since, until=until, totals=_tls_shares(_totals(versions, counts)),
         chart=[{"day": d, "tls_version": v, "messages": n}
