@@ -89,7 +89,6 @@ class Pipeline:
                  clock: Clock = utc_now, normalize: NormalizeProcesses | None = None) -> None:
         self.settings = settings
         self.ch = ch
-        self.reads = reads
         self.clock = clock
         self.metrics = normalize.metrics if normalize else Metrics()
         self.sink = EventSink(settings, ch, self.metrics)
