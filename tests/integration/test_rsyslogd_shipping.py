@@ -130,6 +130,10 @@ def _assert_reports_equal_truth(worker: Any, truth: list[dict[str, Any]]) -> Non
     summary = wait_for(lambda: (s := worker.get("/api/v1/summary"))["messages"]
                        + s["auth_failures"] >= len(truth) and s, 180,
                        "the worker to report every shipped event")
+    # The summary reads the events table; the reports below its rollups, which the views
+    # commit after the events' part (and the reports' connection is not the sink's).
+    wait_for(lambda: sum(t["messages"] for t in worker.get("/api/v1/tls?range=7d")["totals"])
+             >= summary["messages"], 30, "the rollups to hold the stored events")
     assert summary["messages"] == len(submissions)
     assert summary["auth_failures"] == len(truth) - len(submissions)
     now = datetime.now(UTC)
