@@ -209,12 +209,20 @@ def corpus_worker(kafka: str, tmp: Path, tag: str, **overrides: str) -> tuple[
     if "SMTP_AUTH_WEB_TOKEN" in overrides:
         headers["Authorization"] = "Bearer " + overrides["SMTP_AUTH_WEB_TOKEN"]
 
-    def served_all() -> bool:
-        url = worker.url("/api/v1/volume?range=30d&page_size=1000")
-        request = urllib.request.Request(url, headers=headers)
+    def get(path: str) -> Any:
+        request = urllib.request.Request(worker.url(path), headers=headers)
         with urllib.request.urlopen(request, timeout=30) as response:
-            rows = json.loads(response.read())["rows"]
-        return bool(rows == oracle.volume(truth, datetime.now(UTC), "30d")["rows"])
+            return json.loads(response.read())
+
+    def served_all() -> bool:
+        # The volume rows and the widget: the widget's rollup is written by a view chained
+        # on the volume's, the last to commit of an insert.
+        now = datetime.now(UTC)
+        widget = get("/api/v1/widget")
+        return bool(get("/api/v1/volume?range=30d&page_size=1000")["rows"]
+                    == oracle.volume(truth, now, "30d")["rows"]
+                    and (widget["senders"], widget["previous_senders"])
+                    == oracle.widget(truth, now))
 
     wait_for(served_all, 240, "the API to serve the whole corpus")
     return worker, truth
