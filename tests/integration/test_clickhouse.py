@@ -167,7 +167,7 @@ def test_the_sinks_connection_does_not_wait_for_the_reports(tmp_path):
         deadline = asyncio.get_running_loop().time() + 10
         while (await sink.call(sink.query_rows, running))[0][0] == 0:
             assert asyncio.get_running_loop().time() < deadline, "the slow query never ran"
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # poll
         assert await sink.call(store_events, sink, rows, EVENT_COLUMNS, "t:0:0-199") == 200
         counted = await sink.call(sink.query_rows, f"SELECT count() FROM {db}.events")
         assert counted == [(200,)] and not slow.done()

@@ -231,6 +231,11 @@ NAMED = "sender_id != cityHash64('')"
 # once per distinct version).
 TLS_KEY = "bitXor(sender_id, cityHash64(tls_version))"
 
+# The sender ids the TLS keys {keys} can stand for, one per version {versions}: the key
+# XORed back with each version's hash (a subquery, for `sender_id IN`).
+TLS_IDS = ("(SELECT bitXor(arrayJoin({keys:Array(UInt64)}),"
+           " cityHash64(arrayJoin({versions:Array(String)}))))")
+
 # Keys up to which the TLS key's sender ids narrow a read by the primary key: a long run
 # (thousands of keys, seven ids each) costs more in the index than it saves in reading.
 NARROW_KEYS = 1000
@@ -359,8 +364,7 @@ def _keys_of(ranked: Sequence[Any], expr: str, kind: str) -> tuple[str, dict[str
     if expr == TLS_KEY and len(keys) <= NARROW_KEYS:
         # The sender ids a key can stand for, one per TLS version: the sender-sorted
         # table's primary key, so a page reads its senders' granules, not the window's.
-        return (f"sender_id IN (SELECT bitXor(arrayJoin({{keys:Array({kind})}}),"
-                f" cityHash64(arrayJoin({{versions:Array(String)}})))) AND {cond}",
+        return (f"sender_id IN {TLS_IDS} AND {cond}",
                 {"keys": keys, "versions": list(TLS_VERSIONS)})
     return cond, {"keys": keys}
 
@@ -386,9 +390,7 @@ def _names(ch: ClickHouse, ranked: Sequence[Any], expr: str) -> tuple[str, dict[
             " s_ != max(last_name) OR v_ != max(v) AS c_ FROM"
             " (SELECT bitXor(sender_id, cityHash64(v)) AS k, first_name, last_name, v"
             f" FROM {db}.sender_names ARRAY JOIN {{versions:Array(String)}} AS v"
-            " WHERE sender_id IN (SELECT bitXor(arrayJoin({keys:Array(UInt64)}),"
-            " cityHash64(arrayJoin({versions:Array(String)})))))"
-            " WHERE k IN {keys:Array(UInt64)} GROUP BY k",
+            f" WHERE sender_id IN {TLS_IDS}) WHERE k IN {{keys:Array(UInt64)}} GROUP BY k",
             {"keys": keys, "versions": list(TLS_VERSIONS)})
 
 
