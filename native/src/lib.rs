@@ -1,11 +1,12 @@
-//! `pipeline.ingest._scan`: the hot loop of `smtp-auth normalize` over files.
+//! `pipeline.ingest._scan`: the hot loop of normalizing, over files and over Kafka fetches.
 //!
-//! Splits a block of whole log lines, keeps the lines some dialect could care about (one of
-//! the markers, or too long: those become dead letters), and splits the RFC 3164 syslog
-//! header of the plain ASCII ones. `ReferenceScanner` in pipeline/ingest/scan.py defines the
-//! behaviour, and tests/unit/test_scan.py holds the two equal on arbitrary input; anything
-//! unusual (not ASCII, an RFC 3339 stamp, a PRI prefix, JSON) is returned without a header
-//! so that Python's general path decides, exactly as it does line by line.
+//! Splits a block of whole log lines (or takes a fetch's messages, one line each), keeps the
+//! lines some dialect could care about (one of the markers, or too long: those become dead
+//! letters), and splits the syslog header (RFC 3164 or RFC 3339) of the plain ASCII ones.
+//! `ReferenceScanner` in pipeline/ingest/scan.py defines the behaviour, and
+//! tests/unit/ingest/test_scan.py holds the two equal on arbitrary input; anything unusual
+//! (not ASCII, no header, JSON) is returned without a header so that Python's general path
+//! decides, exactly as it does line by line.
 
 use std::collections::HashMap;
 
@@ -45,10 +46,12 @@ struct Header<'a> {
     msg: &'a [u8],
 }
 
-/// A cursor over a stripped ASCII line; each step mirrors one element of the pattern
-/// `Mmm {1,2}D{1,2} HH:MM:SS(.d+)? host prog([pid])?: msg`. Where the regex could
-/// backtrack, no shorter choice can ever succeed (the next element needs a character the
-/// longer choice consumed), so taking the longest is exact.
+/// A cursor over a stripped ASCII line; each step mirrors one element of the patterns
+/// `(<PRI>(1 )?)? stamp(.d+)? host prog([pid])?: msg` with an RFC 3164 stamp
+/// `Mmm {1,2}D{1,2} HH:MM:SS`, and `(<PRI>(1 )?)? stamp host prog([pid])?: msg` with an RFC
+/// 3339 stamp `YYYY-MM-DDTHH:MM:SS(.d+)?(Z|[+-]HH:?MM)?`. Where a regex could backtrack, no
+/// shorter choice can ever succeed (the next element needs a character the longer choice
+/// consumed), so taking the longest is exact.
 struct Cursor<'a> {
     s: &'a [u8],
     i: usize,
@@ -67,6 +70,10 @@ impl<'a> Cursor<'a> {
         self.peek()?.is_ascii_digit().then(|| self.i += 1)
     }
 
+    fn digits(&mut self, n: usize) -> Option<()> {
+        (0..n).try_for_each(|_| self.digit())
+    }
+
     /// The longest run (at least one) of bytes accepted by `ok`.
     fn run(&mut self, ok: impl Fn(u8) -> bool) -> Option<&'a [u8]> {
         let start = self.i;
@@ -79,32 +86,93 @@ impl<'a> Cursor<'a> {
     fn since(&self, start: usize) -> &'a [u8] {
         &self.s[start..self.i]
     }
+
+    /// `<\d{1,3}>(1 )?`, or nothing (the cursor stays) when that is not there.
+    fn pri(&mut self) {
+        let start = self.i;
+        let ok = (|| {
+            self.byte(b'<')?;
+            if self.run(|b| b.is_ascii_digit())?.len() > 3 {
+                return None;
+            }
+            self.byte(b'>')?;
+            if self.s[self.i..].starts_with(b"1 ") {
+                self.i += 2;
+            }
+            Some(())
+        })();
+        if ok.is_none() {
+            self.i = start;
+        }
+    }
+
+    /// `HH:MM:SS`
+    fn clock(&mut self) -> Option<()> {
+        self.digits(2)?;
+        self.byte(b':')?;
+        self.digits(2)?;
+        self.byte(b':')?;
+        self.digits(2)
+    }
+
+    /// `(.d+)?`
+    fn fraction(&mut self) -> Option<()> {
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            self.run(|b| b.is_ascii_digit())?;
+        }
+        Some(())
+    }
+
+    /// The RFC 3164 stamp (without its fraction, as the pattern's group), then its fraction.
+    fn rfc3164(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        let month = self.s.get(start..start + 3)?;
+        if !(month[0].is_ascii_uppercase()
+            && month[1].is_ascii_lowercase()
+            && month[2].is_ascii_lowercase())
+        {
+            return None;
+        }
+        self.i += 3;
+        self.byte(b' ')?;
+        let _ = self.byte(b' ');
+        self.digit()?;
+        let _ = self.digit();
+        self.byte(b' ')?;
+        self.clock()?;
+        let stamp = self.since(start);
+        self.fraction()?;
+        Some(stamp)
+    }
+
+    /// The RFC 3339 stamp, fraction and offset included.
+    fn rfc3339(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        self.digits(4)?;
+        self.byte(b'-')?;
+        self.digits(2)?;
+        self.byte(b'-')?;
+        self.digits(2)?;
+        self.byte(b'T')?;
+        self.clock()?;
+        self.fraction()?;
+        match self.peek() {
+            Some(b'Z') => self.i += 1,
+            Some(b'+' | b'-') => {
+                self.i += 1;
+                self.digits(2)?;
+                let _ = self.byte(b':');
+                self.digits(2)?;
+            }
+            _ => {}
+        }
+        Some(self.since(start))
+    }
 }
 
-fn header(s: &[u8]) -> Option<Header<'_>> {
-    let mut c = Cursor { s, i: 0 };
-    let (first, second, third) = (*s.first()?, *s.get(1)?, *s.get(2)?);
-    if !(first.is_ascii_uppercase() && second.is_ascii_lowercase() && third.is_ascii_lowercase()) {
-        return None;
-    }
-    c.i = 3;
-    c.byte(b' ')?;
-    let _ = c.byte(b' ');
-    c.digit()?;
-    let _ = c.digit();
-    c.byte(b' ')?;
-    for part in 0..3 {
-        if part > 0 {
-            c.byte(b':')?;
-        }
-        c.digit()?;
-        c.digit()?;
-    }
-    let stamp = c.since(0);
-    if c.peek() == Some(b'.') {
-        c.i += 1;
-        c.run(|b| b.is_ascii_digit())?;
-    }
+/// `host prog([pid])?: msg` after the stamp and its space.
+fn tagged<'a>(mut c: Cursor<'a>, stamp: &'a [u8]) -> Option<Header<'a>> {
     c.byte(b' ')?;
     let host = c.run(|b| !is_space(b))?;
     c.byte(b' ')?;
@@ -131,8 +199,27 @@ fn header(s: &[u8]) -> Option<Header<'_>> {
         host,
         prog,
         pid,
-        msg: &s[c.i..],
+        msg: &c.s[c.i..],
     })
+}
+
+/// As pipeline/ingest/syslog.py's `split_header`: RFC 3339 first for a line starting with a
+/// digit or `<`, then RFC 3164.
+fn header(s: &[u8]) -> Option<Header<'_>> {
+    let first = *s.first()?;
+    if first.is_ascii_digit() || first == b'<' {
+        let mut c = Cursor { s, i: 0 };
+        c.pri();
+        if let Some(stamp) = c.rfc3339() {
+            if let Some(found) = tagged(c, stamp) {
+                return Some(found);
+            }
+        }
+    }
+    let mut c = Cursor { s, i: 0 };
+    c.pri();
+    let stamp = c.rfc3164()?;
+    tagged(c, stamp)
 }
 
 fn text(b: &[u8]) -> &str {
@@ -221,6 +308,55 @@ impl Scanner {
             start = end + 1;
         }
         Ok((lines, found))
+    }
+
+    /// Kafka messages, each one line as it arrived (`None`, a tombstone, as empty) →
+    /// (a mask with 1 for each message no dialect could care about, [(index, header or
+    /// None)] for the others). Nothing is split or stripped off the raw message here: the
+    /// header is that of the message stripped, as the line-by-line path reads it.
+    fn scan_messages<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyList>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>)> {
+        let items: Vec<Bound<'py, PyAny>> = messages.iter().collect();
+        let mut views: Vec<&[u8]> = Vec::with_capacity(items.len());
+        for item in &items {
+            views.push(if item.is_none() {
+                b""
+            } else {
+                item.cast::<PyBytes>()?.as_bytes()
+            });
+        }
+        let found = PyList::empty(py);
+        let mut skipped = vec![1u8; views.len()];
+        let mut strings = Strings {
+            py,
+            seen: HashMap::new(),
+        };
+        for (index, &message) in views.iter().enumerate() {
+            let too_long = message.len() > self.max_line_bytes;
+            if !too_long && !self.markers.is_match(message) {
+                continue;
+            }
+            skipped[index] = 0;
+            let parsed = if !too_long && message.is_ascii() {
+                header(strip(message))
+            } else {
+                None
+            };
+            let fields = parsed.map(|h| {
+                (
+                    strings.get(h.stamp),
+                    strings.get(h.host),
+                    strings.get(h.prog),
+                    h.pid,
+                    text(h.msg),
+                )
+            });
+            found.append((index, fields))?;
+        }
+        Ok((PyBytes::new(py, &skipped), found))
     }
 }
 

@@ -1,5 +1,6 @@
-"""The hot loop of `smtp-auth normalize` over files: split a block of whole log lines, keep
-the lines some dialect could care about, and split their syslog headers.
+"""The hot loop of normalizing: split a block of whole log lines (`smtp-auth normalize` over
+files) or take a Kafka fetch's messages (the normalize stage), keep the lines some dialect
+could care about, and split their syslog headers.
 
 One contract, two implementations. `ReferenceScanner` below defines it; `pipeline.ingest._scan`
 (Rust, in native/, built with the package when a Rust toolchain is present) does the same
@@ -8,9 +9,9 @@ several times faster. tests/unit/test_scan.py holds the two equal on arbitrary b
 A line is kept when it contains one of the markers, or is too long (the normalizer turns it
 into a dead letter). Markers are ASCII, so searching the raw bytes finds exactly what
 searching the text decoded with replacement characters finds: decoding keeps every ASCII
-byte and turns no other byte into one. Only the header of a plain ASCII line that starts
-like an RFC 3164 stamp is split here; any other kept line comes without a header and takes
-the normalizer's general path, as it would line by line.
+byte and turns no other byte into one. Only the syslog header (RFC 3164 or RFC 3339, with
+or without PRI) of a plain ASCII line is split here; any other kept line comes without a
+header and takes the normalizer's general path, as it would line by line.
 """
 
 from __future__ import annotations
@@ -19,15 +20,22 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from typing import Protocol
 
-from pipeline.ingest.syslog import Header, rfc3164_header
+from pipeline.ingest.syslog import Header, split_header
 
 Found = tuple[int, bytes, Header | None]  # offset in the block, line without its end, header
+Kept = tuple[int, Header | None]  # index of a message in its batch, header
 
 
 class Scanner(Protocol):
     def scan(self, block: bytes) -> tuple[int, list[Found]]:
         """`block` (whole lines) → (its number of lines, the kept lines); a line is without
         its `\\n` and trailing `\\r`s."""
+        ...
+
+    def scan_messages(self, messages: list[bytes | None]) -> tuple[bytes, list[Kept]]:
+        """Kafka messages, each one line as it arrived (None as empty) → (a mask with 1 for
+        each message no marker selects, the others as (index, header)); a message is taken
+        whole, and its header is that of the message stripped."""
         ...
 
 
@@ -49,6 +57,21 @@ class ReferenceScanner:
                 found.append((offset, line, header(text) if line.isascii() else None))
         return len(lines), found
 
+    def scan_messages(self, messages: list[bytes | None]) -> tuple[bytes, list[Kept]]:
+        skipped = bytearray(b"\x01" * len(messages))
+        kept: list[Kept] = []
+        limit, relevant = self._max_line_bytes, self._relevant
+        for index, message in enumerate(messages):
+            raw = message or b""
+            if len(raw) > limit:
+                kept.append((index, None))
+            elif relevant(text := raw.decode("utf-8", errors="replace")):
+                kept.append((index, header(text) if raw.isascii() else None))
+            else:
+                continue
+            skipped[index] = 0
+        return bytes(skipped), kept
+
 
 def split_lines(block: bytes) -> list[tuple[int, bytes]]:
     """A block of whole lines → (offset, line without its `\n` and trailing `\r`s)."""
@@ -60,11 +83,8 @@ def split_lines(block: bytes) -> list[tuple[int, bytes]]:
 
 
 def header(text: str) -> Header | None:
-    """The RFC 3164 header of a plain ASCII line starting with a month name, else None."""
-    text = text.strip()
-    if not "A" <= text[:1] <= "Z":  # PRI, RFC 3339 stamps and JSON take the general path
-        return None
-    return rfc3164_header(text)
+    """The syslog header of a plain ASCII line, else None."""
+    return split_header(text.strip())
 
 
 def contains_any(markers: Iterable[str]) -> Callable[[str], bool]:

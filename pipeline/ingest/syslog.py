@@ -76,18 +76,19 @@ def parse_syslog(line: str, reference: datetime, zone: tzinfo, year: int | None 
     SyslogLine | None
 ):
     """Split a syslog line; None when it has no recognisable header."""
+    header = split_header(line)
+    return None if header is None else from_header(header, zone, year_key(reference, year))
+
+
+def split_header(line: str) -> Header | None:
+    """The header of either form, as the patterns capture it (the stamp tells which)."""
     first = line[:1]
     if first.isdigit() or first == "<":
         match = _RFC3339.match(line)
         if match is not None:
             stamp, host, prog, pid, msg = match.group("stamp", "host", "prog", "pid", "msg")
-            try:
-                ts = _rfc3339_cached(stamp, zone)
-            except (ValueError, OverflowError):  # no such time; beyond the years 1-9999 in UTC
-                return None
-            return SyslogLine(ts, host, prog, int(pid) if pid else None, msg)
-    header = rfc3164_header(line)
-    return None if header is None else from_rfc3164(header, zone, year_key(reference, year))
+            return stamp, host, prog, int(pid) if pid else None, msg
+    return rfc3164_header(line)
 
 
 def rfc3164_header(line: str) -> Header | None:
@@ -104,11 +105,17 @@ def year_key(reference: datetime, year: int | None) -> int:
     return year if year is not None else -int(reference.timestamp() // 3600)
 
 
-def from_rfc3164(header: Header, zone: tzinfo, year_or_hour: int) -> SyslogLine | None:
-    """A split RFC 3164 header (as pipeline/ingest/scan.py also finds them) → the line; None when
-    the stamp is no date."""
+def from_header(header: Header, zone: tzinfo, year_or_hour: int) -> SyslogLine | None:
+    """A split header (as pipeline/ingest/scan.py also finds them) → the line; None when the
+    stamp is no time. `year_or_hour` as year_key(), for RFC 3164's year-less stamps."""
     stamp, host, prog, pid, msg = header
-    ts = _rfc3164_cached(stamp, zone, year_or_hour)
+    if stamp[:1].isdigit():  # RFC 3339
+        try:
+            ts: datetime | None = _rfc3339_cached(stamp, zone)
+        except (ValueError, OverflowError):  # no such time; beyond the years 1-9999 in UTC
+            return None
+    else:
+        ts = _rfc3164_cached(stamp, zone, year_or_hour)
     return None if ts is None else SyslogLine(ts, host, prog, pid, msg)
 
 

@@ -47,7 +47,7 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
         self.metrics = metrics
         self.clock = clock
         self.normalizers: dict[int, Normalizer] = {}
-        self.acks: AckOrder[int] = AckOrder()  # tokens are the raw offsets
+        self.acks = AckOrder()  # tokens are the raw offsets
         self._fed: dict[int, int] = {}        # raw partition → offset of the last line fed
         self._commit: dict[int, int] = {}     # raw partition → next offset safe to commit
         self._committed: dict[int, int] = {}
@@ -102,12 +102,12 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _feed(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         partition = tp.partition
-        for record in records:
-            self.acks.fed(partition, record.offset)
-        self._fed[partition] = records[-1].offset
+        offsets = [r.offset for r in records]
+        self.acks.fed(partition, offsets)
+        self._fed[partition] = offsets[-1]
         topic = tp.topic
-        outcome = self._normalizer(partition).feed_batch(
-            ((r.offset, r.key, r.value or b"") for r in records), self.clock(),
+        outcome = self._normalizer(partition).feed_messages(
+            offsets, [r.key for r in records], [r.value for r in records], self.clock(),
             origin=lambda offset: Origin(topic, partition, cast(int, offset)))
         await self._route(partition, outcome)
 
@@ -142,10 +142,12 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
         for rejection in outcome.rejections:
             self._sent.append(await self._producer.send(
                 s.topic_dlq, value=rejection.model_dump_json().encode()))
-        for token in outcome.released:
-            offset = cast(int, token)  # the worker's tokens are raw offsets
-            for ready in self.acks.released(partition, offset, offset):
-                self._commit[partition] = ready + 1
+        if outcome.released:
+            # The worker's tokens are raw offsets.
+            self.acks.released(partition, cast(list[int], outcome.released))
+            safe = self.acks.safe(partition)
+            if safe is not None:
+                self._commit[partition] = safe
 
     async def _append(self, partition: int, key: bytes, value: bytes) -> None:
         assert self._producer is not None

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import compress
 from typing import TYPE_CHECKING
 
 from pipeline.ingest.envelope import Undecodable, decode
 from pipeline.ingest.scan import Scanner, contains_any, scanner
-from pipeline.ingest.syslog import SyslogLine, clean, from_rfc3164, parse_syslog, year_key
+from pipeline.ingest.syslog import SyslogLine, clean, from_header, parse_syslog, year_key
 from pipeline.normalize.dialects import BY_NAME, DIALECTS, detect
 from pipeline.normalize.dialects.base import (
     Dialect,
@@ -110,26 +111,40 @@ class Normalizer:
     def feed_batch(self, items: Iterable[tuple[Token, bytes | None, bytes]],
                    received: datetime, origin: Callable[[Token], Origin] | None = None
                    ) -> Outcome:
-        """(token, key, raw) in order → one Outcome: what feeding them one by one gives,
-        gathered, without the per-line overhead on the lines no dialect could care about
-        (the worker feeds a Kafka fetch at a time, the command line whole files).
-        `origin` names a token's input in its dead letters."""
-        out = Outcome([], [], [])
+        """(token, key, raw) in order → feed_messages() of them."""
+        batch = list(items)
+        return self.feed_messages([t for t, _, _ in batch], [k for _, k, _ in batch],
+                                  [r for _, _, r in batch], received, origin)
+
+    def feed_messages(self, tokens: Sequence[Token], keys: Sequence[bytes | None],
+                      raws: list[bytes | None], received: datetime,
+                      origin: Callable[[Token], Origin] | None = None) -> Outcome:
+        """A Kafka fetch: message n is `raws[n]` (None as empty), its key `keys[n]`, its
+        token `tokens[n]` → what feeding them one by one gives, gathered: the same events
+        and dead letters in the same order, the same tokens released (the unselected ones
+        first). The messages no dialect could care about never reach Python
+        (pipeline/ingest/scan.py). `origin` names a token's input in its dead letters."""
+        if self._scanner is None:
+            self._scanner = scanner(self._markers, self.max_line_bytes, self._native)
+        unselected, kept = self._scanner.scan_messages(raws)
+        out = Outcome([], [], list(compress(tokens, unselected)))
         self._received(received)
-        limit, relevant, released = self.max_line_bytes, self._maybe_relevant, out.released
-        skipped = 0
-        for token, key, raw in items:
+        if self.stats is not None:
+            for index in compress(range(len(raws)), unselected):
+                raw = raws[index] or b""
+                self.stats.skipped(self._attribute(
+                    raw, raw.decode("utf-8", errors="replace"), received, keys[index]))
+        zone, year, limit = self.zone, year_key(received, self.year), self.max_line_bytes
+        for index, fields in kept:
+            raw, token = raws[index] or b"", tokens[index]
+            where = None if origin is None else origin(token)
+            if fields is not None and (line := from_header(fields, zone, year)) is not None:
+                self._feed_line(line, raw, token, received, where, out)
+                continue
             text = raw.decode("utf-8", errors="replace") if len(raw) <= limit else None
-            if text is not None and not relevant(text):
-                skipped += 1
-                if self.stats is not None:
-                    self.stats.skipped(self._attribute(raw, text, received, key))
-                released.append(token)
-            else:
-                self._feed_text(raw, text, token, received,
-                                None if origin is None else origin(token), key, out)
-        if skipped:
-            self._count("none", "skipped", skipped)
+            self._feed_text(raw, text, token, received, where, keys[index], out)
+        if len(raws) > len(kept):
+            self._count("none", "skipped", len(raws) - len(kept))
         self._publish()
         return out
 
@@ -146,7 +161,7 @@ class Normalizer:
         self._received(received)
         zone, year = self.zone, year_key(received, self.year)
         for offset, raw, fields in found:
-            if fields is not None and (line := from_rfc3164(fields, zone, year)) is not None:
+            if fields is not None and (line := from_header(fields, zone, year)) is not None:
                 self._feed_line(line, raw, base + offset, received, None, out)
                 continue
             text = raw.decode("utf-8", errors="replace") if len(raw) <= self.max_line_bytes \

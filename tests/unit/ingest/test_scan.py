@@ -46,8 +46,19 @@ HEADERS = [
     ("Nov 128 02:55:13 mx1 p: from=<", None),
     ("Nov 28 02:55:13. mx1 p: from=<", None),
     ("nov 28 02:55:13 mx1 p: from=<", None),
-    ("<13>Nov 28 02:55:13 mx1 p: from=<", None),  # PRI: the general path parses it
-    ("2026-11-28T02:55:13Z mx1 p: from=<", None),
+    ("<13>Nov 28 02:55:13 mx1 p: from=<", ("Nov 28 02:55:13", "mx1", "p", None, "from=<")),
+    ("<13>1 Nov 28 02:55:13 mx1 p: from=<", ("Nov 28 02:55:13", "mx1", "p", None, "from=<")),
+    ("<1234>Nov 28 02:55:13 mx1 p: from=<", None),  # PRI of four digits
+    ("2026-11-28T02:55:13Z mx1 p: from=<", ("2026-11-28T02:55:13Z", "mx1", "p", None, "from=<")),
+    ("<165>1 2026-11-28T02:55:13.123456+01:00 mx1 p[9]: from=<",
+     ("2026-11-28T02:55:13.123456+01:00", "mx1", "p", 9, "from=<")),
+    ("2026-11-28T02:55:13-0500 mx1 p: from=<", ("2026-11-28T02:55:13-0500", "mx1", "p", None,
+                                                 "from=<")),
+    ("2026-11-28T02:55:13 mx1 p: from=<", ("2026-11-28T02:55:13", "mx1", "p", None, "from=<")),
+    ("2026-13-45T99:99:99 mx1 p: from=<", ("2026-13-45T99:99:99", "mx1", "p", None, "from=<")),
+    ("2026-11-28T02:55:13+01:0 mx1 p: from=<", None),
+    ("2026-11-28T02:55:13. mx1 p: from=<", None),
+    ("2026-11-28 02:55:13 mx1 p: from=<", None),  # Exim's own stamp: the general path
     ('{"message": "from=<"}', None),
     ("Nov 28 02:55:13 mx1 p: from=< é", None),  # not ASCII
 ]
@@ -68,6 +79,8 @@ PIECES = st.sampled_from([
     "1", "28", "123", "02:55:13", "2:55:13", ".", ".123", "mx1", "mx1.example.net", "[", "]",
     "[123]", "[12345678901]", ":", ": ", "postfix/smtpd", "<13>", "{", "2026-11-28T02:55:13Z",
     "é", "\ufffd", *MARKERS, "TLS connection", "from=", "a@b.example",
+    "2026", "-11-", "2026-11-28T", "T", "Z", "+", "-", "+01:00", "-0500", "+01:0", "<165>1 ",
+    "2026-11-28T02:55:13.5+01:00", "2026-11-28T02:55:13Z", "9999-12-31T23:59:59-05:00",
 ])
 LINE = st.one_of(
     st.lists(PIECES, max_size=14).map("".join).map(str.encode),
@@ -86,6 +99,22 @@ def test_native_scanner_equals_the_reference(block, last_line_end, limit):
         data = data[:-len(block[-1][1])]
     native = scanner(MARKERS, limit).scan(data)
     assert native == ReferenceScanner(MARKERS, limit).scan(data)
+
+
+MESSAGES = st.lists(st.one_of(st.none(), LINE, st.tuples(LINE, st.sampled_from(
+    [b"\n", b"\r\n", b"\n\x1c", b"\nNov 28 02:55:13 h p: from=<"])).map(b"".join)), max_size=12)
+
+
+@needs_native
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=MESSAGES, limit=st.sampled_from([8, 30, 16384]))
+def test_native_message_scanner_equals_the_reference(messages, limit):
+    """Kafka messages are taken whole: line ends inside or at the end are part of them."""
+    native = scanner(MARKERS, limit).scan_messages(messages)
+    assert native == ReferenceScanner(MARKERS, limit).scan_messages(messages)
+    unselected, kept = native
+    assert len(unselected) == len(messages)
+    assert [i for i, flag in enumerate(unselected) if not flag] == [i for i, _ in kept]
 
 
 def _log(dialect: str) -> bytes:

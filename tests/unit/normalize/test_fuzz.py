@@ -35,17 +35,19 @@ NASTY = st.sampled_from(["", " ", "[", "]", "<", ">", ",", "=", ":", "::", "[::1
                          "1" * 5000, "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
 
 
-def _samples(dialect: str) -> list[tuple[str, str]]:
-    lines, _ = LogGenerator(dialect, 9).log(30, T0)
+def _samples(dialect: str, rfc3164: bool = False) -> list[tuple[str, str]]:
+    lines, _ = LogGenerator(dialect, 9, rfc3164=rfc3164).log(30, T0)
     return lines
 
 
 SAMPLES = {name: _samples(name) for name in BY_NAME}
+# Classic syslog stamps: the headers the line scanners split themselves.
+SAMPLES_3164 = {name: _samples(name, rfc3164=True) for name in BY_NAME}
 
 
 @st.composite
-def mutated(draw: st.DrawFn, dialect: str) -> list[tuple[str, str]]:
-    lines = SAMPLES[dialect]
+def mutated(draw: st.DrawFn, dialect: str, rfc3164: bool = False) -> list[tuple[str, str]]:
+    lines = (SAMPLES_3164 if rfc3164 else SAMPLES)[dialect]
     start = draw(st.integers(0, len(lines) - 1))
     window = list(lines[start:start + draw(st.integers(1, 12))])
     for _ in range(draw(st.integers(1, 4))):
@@ -181,7 +183,8 @@ def test_mutated_files_fed_by_blocks_equal_them_fed_line_by_line(native):
     feeding the same lines one by one writes."""
     @settings(max_examples=EXAMPLES // 3, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow])
-    @given(window=st.sampled_from(sorted(BY_NAME)).flatmap(mutated))
+    @given(window=st.tuples(st.sampled_from(sorted(BY_NAME)), st.booleans()).flatmap(
+        lambda choice: mutated(*choice)))
     def run(window):
         TRIED["blocks-vs-lines"] += 1
         raws = [t.encode("utf-8", "surrogatepass").replace(b"\n", b" ") for _, t in window]
@@ -191,6 +194,41 @@ def test_mutated_files_fed_by_blocks_equal_them_fed_line_by_line(native):
         blocks = Normalizer(NormalizeConfig(), year=2026, native=native)
         got = [blocks.feed_block(b"\n".join(raws) + b"\n", 0, T0, b"mx9"), blocks.expire(None)]
         assert _rendered(got) == _rendered(want)
+
+    run()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_mutated_fetches_fed_at_once_equal_them_fed_line_by_line(native):
+    """The Kafka path (scan_messages, then feed_messages) on mangled messages, tombstones
+    and line ends inside messages: the same events and dead letters, in order, and the same
+    inputs released, as feeding the messages one by one."""
+    @settings(max_examples=EXAMPLES // 3, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(window=st.tuples(st.sampled_from(sorted(BY_NAME)), st.booleans()).flatmap(
+               lambda choice: mutated(*choice)),
+           odd=st.lists(st.tuples(st.integers(0, 12), st.sampled_from(
+               [None, b"", b"\n", b"x" * 20_000 + b" from=<", b"\xff\xfe from=<"])), max_size=3),
+           cut=st.integers(0, 14))
+    def run(window, odd, cut):
+        TRIED["fetches-vs-lines"] += 1
+        raws: list[bytes | None] = [t.encode("utf-8", "surrogatepass") for _, t in window]
+        for at, value in odd:
+            raws.insert(min(at, len(raws)), value)
+        keys = [b"mx9" if n % 3 else None for n in range(len(raws))]
+        one_by_one = Normalizer(NormalizeConfig(), year=2026)
+        want = [one_by_one.feed(raw or b"", n, T0, key=key)
+                for n, (key, raw) in enumerate(zip(keys, raws, strict=True))]
+        want.append(one_by_one.expire(None))
+        fetches = Normalizer(NormalizeConfig(), year=2026, native=native)
+        tokens = list(range(len(raws)))
+        cut = min(cut, len(raws))  # two fetches: sessions open across them
+        got = [fetches.feed_messages(tokens[:cut], keys[:cut], raws[:cut], T0),
+               fetches.feed_messages(tokens[cut:], keys[cut:], raws[cut:], T0),
+               fetches.expire(None)]
+        assert _rendered(got) == _rendered(want)
+        assert sorted(t for o in got for t in o.released) == sorted(
+            t for o in want for t in o.released) == tokens
 
     run()
 
