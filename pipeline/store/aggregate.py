@@ -17,8 +17,10 @@ from typing import Any
 
 from pipeline.store.clickhouse import ClickHouse
 
-# Ids per lookup query: the ids are bound as literals, and a query has a size limit.
-LOOKUP_CHUNK = 2000
+# Characters of ids per lookup query: the ids are bound as literals, and a query has a size
+# limit (256 KiB by default). A sink batch of 5,000 hex ids is one query (160,000 characters
+# with their quotes), not three: each query costs the engine its planning (bench/RESULTS.md).
+LOOKUP_CHARS = 180_000
 
 
 def _minute(ts: datetime) -> datetime:
@@ -28,8 +30,7 @@ def _minute(ts: datetime) -> datetime:
 def stored_ids(ch: ClickHouse, keys: Sequence[tuple[datetime, str]]) -> set[str]:
     """Which of these (event time, event id) are stored already."""
     found: set[str] = set()
-    for i in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = keys[i:i + LOOKUP_CHUNK]
+    for chunk in _chunks(keys):
         rows = ch.query_rows(
             f"SELECT event_id FROM {ch.database}.event_ids"  # noqa: S608 - validated identifier
             " WHERE minute IN {minutes:Array(DateTime('UTC'))}"
@@ -38,6 +39,19 @@ def stored_ids(ch: ClickHouse, keys: Sequence[tuple[datetime, str]]) -> set[str]
              "ids": [event_id for _, event_id in chunk]})
         found.update(row[0] for row in rows)
     return found
+
+
+def _chunks(keys: Sequence[tuple[datetime, str]]) -> list[Sequence[tuple[datetime, str]]]:
+    if not keys:
+        return []
+    chunks, start, size = [], 0, 0
+    for i, (_, event_id) in enumerate(keys):
+        size += len(event_id) + 3  # quotes and comma
+        if size > LOOKUP_CHARS and i > start:
+            chunks.append(keys[start:i])
+            start, size = i, len(event_id) + 3
+    chunks.append(keys[start:])
+    return chunks
 
 
 def unseen(ch: ClickHouse, rows: Sequence[Sequence[Any]], id_at: int,

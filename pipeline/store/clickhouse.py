@@ -118,12 +118,24 @@ class _Literal:
         return self.text
 
 
+# Strings that need no escaping inside a quoted array element (event ids are hex).
+_PLAIN = re.compile(r"[A-Za-z0-9_.@+:-]*")
+
+
 def _as_text(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Long lists of integers (the sender ids of a page's run) as their text; short ones
-    cost the client little, and stay its own."""
-    return {name: _Literal(f"[{','.join(map(str, value))}]") if type(value) is list
-            and len(value) > 64 and all(type(x) is int for x in value) else value
+    """Long lists of integers (the sender ids of a page's run) or of plain strings (the
+    event ids the sink looks up) as their text; short ones cost the client little, and
+    stay its own, as does any list with a string that would need escaping."""
+    return {name: _list_text(value) if type(value) is list and len(value) > 64 else value
             for name, value in parameters.items()}
+
+
+def _list_text(value: list[Any]) -> Any:
+    if all(type(x) is int for x in value):
+        return _Literal(f"[{','.join(map(str, value))}]")
+    if all(type(x) is str for x in value) and _PLAIN.fullmatch("".join(value)):
+        return _Literal("['" + "','".join(value) + "']")
+    return value
 
 
 def connect(settings: Settings, purpose: str = "reports", side: bool = True) -> ClickHouse:

@@ -105,6 +105,27 @@ def test_rollups_count_each_event_once_under_retries_and_replays(ch):
     assert reports.volume(ch, reports.ReportQuery(range="7d"), NOW).page.total == 8
 
 
+def test_replays_find_stored_events_of_any_id_over_many_lookups(ch, monkeypatch):
+    """The lookup before an insert finds every stored event whatever its id holds (hex,
+    the longest allowed, characters that need escaping), also when a batch takes several
+    lookup queries."""
+    from pipeline.store import aggregate
+
+    monkeypatch.setattr(aggregate, "LOOKUP_CHARS", 20_000)  # ~150 of the longest ids a query
+    odd = ["it's", "back\\slash", "tab\there", "é", "{ids:String}", "a,b", "x" * 128]
+    ids = [f"{n:032x}" for n in range(1500)] + [f"{n}".rjust(128, "z") for n in range(600)] + [
+        f"{n}-{o}" for n in range(40) for o in odd]
+    ids = [i[:128] for i in ids]
+    rows = [event_row(_event(0, f"u{n % 9}@example.com", NOW - timedelta(seconds=n)).model_copy(
+        update={"event_id": i})) for n, i in enumerate(ids)]
+    stored = rows[::2]
+    assert store_events(ch, stored, EVENT_COLUMNS, "first") == len(stored)
+    assert store_events(ch, rows, EVENT_COLUMNS, "replay") == len(rows) - len(stored)
+    assert _rollup_totals(ch)[0] == len(rows) == len(set(ids))
+    assert ch.query_rows(f"SELECT count(), uniqExact(event_id) FROM {ch.database}.events"
+                         " FINAL") == [(len(rows), len(rows))]
+
+
 def test_an_existing_database_is_migrated_and_back_filled_once(ch, tmp_path, monkeypatch):
     """A database at 003 (hourly recomputed) holding events, two copies of some not yet
     collapsed: 004 and 005 fill the rollups from what the events hold, each event once, and
@@ -138,6 +159,10 @@ def test_long_integer_lists_are_bound_as_the_values_they_hold(ch):
                         {"ids": ids, "signed": signed, "short": [7, 8],
                          "flags": [True, False] * 40, "mixed": ["a", *map(str, range(80))]})
     assert got == [(ids, signed, [7, 8], [True, False] * 40, ["a", *map(str, range(80))])]
+    plain = ["", "0f" * 16, "u@example.com", "a.b-c+d:e_f", *map(str, range(80))]
+    escaped = [*plain, "it's", "back\\slash", "tab\t", "line\n", "é", "[x]", "a,b"]
+    assert ch.query_rows("SELECT {plain:Array(String)}, {escaped:Array(String)}",
+                         {"plain": plain, "escaped": escaped}) == [(plain, escaped)]
     assert ch.query_rows("SELECT count() FROM numbers(1000) WHERE number IN"
                          " {keys:Array(UInt64)}", {"keys": list(range(0, 2000, 3))}) == [(334,)]
 
