@@ -217,8 +217,12 @@ class LiveCounters:
         self.metrics.counter_pruned_entries.inc(pruned_entries)
 
     def recovering(self) -> bool:
-        self._ensure_aggregates()  # the sums are rebuilt once recovery is over
-        return bool(self.app.in_recovery) or self._rebuild
+        """True until faust has read the tables back once (the worker's web server and the
+        sink start before that), while it reads them again (a rebalance), and until the
+        sums are rebuilt afterwards."""
+        self._ensure_aggregates()
+        recovered = self.app.tables.recovery.completed  # type: ignore[attr-defined]
+        return not recovered.is_set() or bool(self.app.in_recovery) or self._rebuild
 
     def _local(self) -> list[Aggregates]:
         self._ensure_aggregates()

@@ -54,6 +54,21 @@ def test_counters_are_exact_after_a_sigkill(kafka, names, worker_factory):
         "/live/v1/summary")["senders"] == expected["senders"], 60, "widget = live senders")
 
 
+def test_ready_means_the_live_counters_are_whole_after_a_restart(kafka, names, worker_factory):
+    """The sink and the normalize stage start before faust has read the counters back from
+    their changelog: /readyz must still say ready only once the counters are whole."""
+    items, truth = _corpus(1500, seed=33)
+    expected = live_truth(truth)
+    create_topics(kafka, [names.env["SMTP_AUTH_TOPIC_RAW"]], partitions=2)
+    produce(kafka, names.env["SMTP_AUTH_TOPIC_RAW"], items)
+    worker = worker_factory().start()
+    settle_live(worker, expected, "live counters equal to the ground truth")
+    worker.stop()
+    worker.start()  # its web server answers before the tables are recovered
+    wait_for(lambda: _ready(worker), 120, "ready after the restart", interval=0.02)
+    assert worker.get("/live/v1/summary") == expected
+
+
 def test_every_worker_gives_the_same_answers(kafka, names, worker_factory):
     items, truth = _corpus(1500, seed=32)
     expected = live_truth(truth)
