@@ -161,8 +161,8 @@ class Settings(BaseSettings):
                     "with a wrong clock, a crafted stamp) are dead letters, as are events "
                     "stamped before 1970.")
     native_scan: bool = Field(
-        True, description="Scan log files with the Rust scanner when it is built (false: the "
-        "pure-Python reference; the output is the same)."
+        True, description="Scan log files and Kafka fetches with the Rust scanner when it is "
+        "built (false: the pure-Python reference; the output is the same)."
     )
 
     @field_validator("log_timezone")

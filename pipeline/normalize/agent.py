@@ -66,7 +66,7 @@ class NormalizeAgent(ConsumerRebalanceListener):  # type: ignore[misc]
         if normalizer is None:
             normalizer = self.normalizers[partition] = Normalizer(
                 NormalizeConfig.from_settings(self.settings), self.settings.max_line_bytes,
-                metrics=self.metrics)
+                metrics=self.metrics, native=self.settings.native_scan)
         return normalizer
 
     async def run(self) -> None:
