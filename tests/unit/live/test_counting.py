@@ -55,6 +55,37 @@ def test_buckets_and_ids_are_pruned():
     assert not count.prune(entry, H0 + 7 * 24)
 
 
+def test_a_week_of_hours_leaves_from_the_front_and_a_late_hour_with_the_sweep():
+    """Per event only the oldest buckets are looked at: a sender active all week loses its
+    oldest hour as the hours move on, an hour counted behind newer ones stays until the
+    sweep, and the views never count a bucket outside their window meanwhile."""
+    entry = count.new_entry()
+    week = [H0 - count.WINDOW_HOURS + 1 + h for h in range(count.WINDOW_HOURS)]
+    for n, hour in enumerate(week):
+        assert count.apply(entry, ev(n, T0 + timedelta(hours=hour - H0)), n, hour, 1).counted
+    assert list(entry["s"]) == [str(h) for h in week]
+    # An hour of the first day counted again after its bucket went: it lands at the back.
+    straggler = week[10]
+    del entry["s"][str(straggler)]
+    at = T0 + timedelta(hours=straggler - H0)
+    assert count.apply(entry, ev(500, at), 500, H0, count.WINDOW_HOURS).counted
+    assert list(entry["s"])[-1] == str(straggler)
+    # Two days on: the two oldest days leave from the front; the straggler is of them by
+    # its hour, but it sits at the back and waits for the sweep.
+    later = T0 + timedelta(hours=48)
+    moved = count.apply(entry, ev(600, later), 600, H0 + 48, 1)
+    assert moved.removed is not None
+    assert set(moved.removed["s"]) == {str(h) for h in week[:48]} - {str(straggler)}
+    assert str(straggler) in entry["s"]
+    window = set(range(H0 + 48 - count.WINDOW_HOURS + 1, H0 + 49))
+    assert straggler not in window
+    want = sum(n for k, per in entry["s"].items() if int(k) in window for n in per.values())
+    assert count.sender_view(entry, later)["messages"] == want == count.WINDOW_HOURS - 48 + 1
+    swept = count.prune(entry, H0 + 48)
+    assert swept is not None and set(swept["s"]) == {str(straggler)}
+    assert all(int(k) in window for k in entry["s"])
+
+
 def test_incremental_sums_equal_a_rebuild():
     rng = random.Random(4)
     entries: dict[str, dict] = {}
