@@ -142,7 +142,11 @@ class Settings(BaseSettings):
         description="Under load, the longest the live counters wait between two changelog "
                     "flushes (the views count events at once; a crash counts the unflushed "
                     "ones again from the changelog, once).")
-    sink_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Max events per insert.")
+    sink_batch_size: int = Field(
+        20_000, ge=1, le=1_000_000,
+        description="Max events per insert (a backlog's inserts; at a steady rate the batch "
+                    "is what sink_batch_seconds gathers). Each insert feeds the rollups' "
+                    "views once: 20,000 cost about 15 us an event, 5,000 about 25.")
     sink_batch_seconds: float = Field(1.0, gt=0, le=60, description="Max wait to fill a batch.")
 
     # --- Normalizing -----------------------------------------------------------------------
