@@ -87,7 +87,7 @@ class _App(faust.App):
     only once its tables are recovered, a second or two after the process began, while the
     plain-consumer stages that do not feed a table need nothing of it."""
 
-    early: list[Callable[[], Awaitable[None]]]
+    early: tuple[Callable[[], Awaitable[None]], ...] = ()
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -136,8 +136,8 @@ class Pipeline:
         self.feed = CountFeed(s, self.live.feed_topic.get_topic_name())
         # The sink and the normalize stage (here or in its processes) read and write only
         # topics made before the app starts; the count feed writes to a topic faust makes.
-        app.early = [self._guarded("normalize", self.normalize.run),
-                     self._guarded("sink", self.sink.run)]
+        app.early = (self._guarded("normalize", self.normalize.run),
+                     self._guarded("sink", self.sink.run))
         app.task(self._guarded("count-feed", self.feed.run))
         self.health = Health(ch, self.sink, self.metrics, self.normalize.lag,
                              self.normalize.assigned, clock, self.live.recovering,

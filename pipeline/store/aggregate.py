@@ -18,8 +18,8 @@ from typing import Any
 from pipeline.store.clickhouse import ClickHouse
 
 # Characters of ids per lookup query: the ids are bound as literals, and a query has a size
-# limit (256 KiB by default). A sink batch of 5,000 hex ids is one query (160,000 characters
-# with their quotes), not three: each query costs the engine its planning (bench/RESULTS.md).
+# limit (256 KiB by default). 5,000 hex ids go in one query (175,000 characters with their
+# quotes), not 2,000: each query costs the engine its planning (bench/RESULTS.md).
 LOOKUP_CHARS = 180_000
 
 
