@@ -82,19 +82,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class _App(faust.App):
-    """A faust app that also runs stages from its first start: faust starts its own tasks
-    only once its tables are recovered, a second or two after the process began, while the
-    plain-consumer stages that do not feed a table need nothing of it."""
-
-    early: tuple[Callable[[], Awaitable[None]], ...] = ()
-
-    async def on_first_start(self) -> None:
-        await super().on_first_start()
-        for stage in self.early:
-            self.add_future(stage())
-
-
 class Pipeline:
     """One worker's faust app and the stages it runs."""
 
@@ -107,7 +94,7 @@ class Pipeline:
         self.sink = EventSink(settings, ch, self.metrics)
         s = settings
         _short_fetch_waits()
-        self.app = app = _App(
+        self.app = app = faust.App(
             s.app_id,
             broker=[f"kafka://{h.strip()}" for h in s.kafka_bootstrap_servers.split(",")],
             broker_credentials=faust_credentials(s),
@@ -134,11 +121,9 @@ class Pipeline:
         self.alerting = Alerting(app, s, self.metrics, clock)
         self.live = LiveCounters(app, s, clock, self.metrics, [self.alerting])
         self.feed = CountFeed(s, self.live.feed_topic.get_topic_name())
-        # The sink and the normalize stage (here or in its processes) read and write only
-        # topics made before the app starts; the count feed writes to a topic faust makes.
-        app.early = (self._guarded("normalize", self.normalize.run),
-                     self._guarded("sink", self.sink.run))
+        app.task(self._guarded("normalize", self.normalize.run))
         app.task(self._guarded("count-feed", self.feed.run))
+        app.task(self._guarded("sink", self.sink.run))
         self.health = Health(ch, self.sink, self.metrics, self.normalize.lag,
                              self.normalize.assigned, clock, self.live.recovering,
                              self.feed.lag)
